@@ -1,0 +1,62 @@
+#pragma once
+// CommDebugMode: a scope that records every collective the current rank issues.
+//
+//   CommDebugMode mode;
+//   dt.redistribute(mesh, {Replicate()});
+//   EXPECT_EQ(mode.count(CollectiveKind::AllGather), 1);
+//
+// Modes are per thread (a sim rank is a thread, an NCCL rank a process) and nest: every active
+// mode on the thread records each call. Bytes follow nccl-tests' "size": the full buffer of
+// all_reduce, broadcast and all_to_all, the gathered output of all_gather, the input of
+// reduce_scatter and scatter, the message of send/recv, 0 for a barrier.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/communicator.h"
+
+namespace tensorpar {
+
+struct CollectiveRecord {
+  CollectiveKind kind;
+  std::int64_t bytes = 0;
+  std::vector<int> group;  // global ranks
+  ReduceOp op = ReduceOp::Sum;  // meaningful for all_reduce and reduce_scatter
+};
+
+class CommDebugMode {
+ public:
+  CommDebugMode();
+  ~CommDebugMode();
+  CommDebugMode(const CommDebugMode&) = delete;
+  CommDebugMode& operator=(const CommDebugMode&) = delete;
+
+  // Called by Communicator for every collective issued on this thread.
+  static void record(const CollectiveRecord& record);
+  // Whether any mode is active on this thread.
+  static bool active();
+
+  const std::vector<CollectiveRecord>& records() const { return records_; }
+  std::int64_t count(CollectiveKind kind) const;
+  std::int64_t bytes(CollectiveKind kind) const;
+  std::int64_t total_count() const { return static_cast<std::int64_t>(records_.size()); }
+  std::int64_t total_bytes() const;
+  // Count per collective kind, only kinds that occurred.
+  std::map<CollectiveKind, std::int64_t> counts() const;
+  // Same keyed by name ("all_gather" -> 1), handy for comparing with expected tables.
+  std::map<std::string, std::int64_t> counts_by_name() const;
+  void reset() { records_.clear(); }
+  // A table: one row per collective kind with count and bytes.
+  std::string table() const;
+
+ private:
+  std::vector<CollectiveRecord> records_;
+  CommDebugMode* previous_ = nullptr;
+};
+
+// A table of per-rank counts: rows are collective kinds, columns ranks (count / bytes).
+std::string format_rank_table(const std::vector<std::map<CollectiveKind, std::int64_t>>& counts,
+                              const std::vector<std::map<CollectiveKind, std::int64_t>>& bytes);
+
+}  // namespace tensorpar

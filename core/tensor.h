@@ -1,0 +1,183 @@
+#pragma once
+// Tensor: a dense, contiguous, row-major array with a dtype and a device.
+//
+// A Tensor is a handle: copying it shares the same data (as torch.Tensor does in Python).
+// clone() makes an independent copy. Storage comes from the allocator of the tensor's device.
+//
+//   Tensor t = arange(6, DType::Float32).reshape({2, 3});   // [[0,1,2],[3,4,5]]
+//   Tensor c = t.narrow(1, 1, 2);                            // [[1,2],[4,5]]
+//   std::vector<Tensor> parts = t.chunk(2, 0);               // [[0,1,2]], [[3,4,5]]
+//
+// Views: reshape() and narrow()/chunk() along the outermost non-unit dim share storage with the
+// source; narrow()/chunk() along an inner dim return a fresh copy (storage stays contiguous).
+// Treat narrow()/chunk() results as values: to write into a region use narrow_assign_().
+#include <cstdint>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "core/device.h"
+#include "core/dtype.h"
+#include "core/shape.h"
+
+namespace tensorpar {
+
+class Generator;
+
+// Raw memory from a device allocator, shared by every tensor viewing it.
+class Storage {
+ public:
+  Storage(std::size_t nbytes, Device device);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  void* data() const { return data_; }
+  std::size_t nbytes() const { return nbytes_; }
+  Device device() const { return device_; }
+
+ private:
+  void* data_ = nullptr;
+  std::size_t nbytes_ = 0;
+  Device device_;
+};
+
+// The state behind a Tensor handle. Later layers (autograd) add their metadata here.
+struct TensorImpl {
+  std::shared_ptr<Storage> storage;
+  std::int64_t offset = 0;  // in elements, into storage
+  Shape shape;
+  DType dtype = DType::Float32;
+};
+
+class Tensor {
+ public:
+  Tensor() = default;  // undefined: defined() is false
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  // Uninitialised contents.
+  static Tensor empty(const Shape& shape, DType dtype = DType::Float32, Device device = cpu());
+
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& shape() const;
+  std::int64_t dim() const { return static_cast<std::int64_t>(shape().size()); }
+  // Extent of one dim; negative dims count from the end.
+  std::int64_t size(std::int64_t dim) const;
+  std::int64_t numel() const;
+  DType dtype() const;
+  Device device() const;
+  std::size_t nbytes() const;
+
+  void* data_ptr();
+  const void* data_ptr() const;
+  // Typed pointer; throws when T does not match dtype().
+  template <class T>
+  T* data();
+  template <class T>
+  const T* data() const;
+
+  // Value of a one-element tensor, converted to double.
+  double item() const;
+
+  // The same data with another shape of equal numel; one extent may be -1 (inferred).
+  Tensor reshape(const Shape& shape) const;
+  // Elements [start, start + length) along `dim` (see the header comment on views).
+  Tensor narrow(std::int64_t dim, std::int64_t start, std::int64_t length) const;
+  // torch.chunk: ceil(size/chunks) elements per chunk; may return fewer than `chunks` chunks
+  // (chunk(4) of 5 elements gives sizes [2, 2, 1]); never returns empty chunks unless size is 0.
+  std::vector<Tensor> chunk(std::int64_t chunks, std::int64_t dim = 0) const;
+  // A deep, independent copy.
+  Tensor clone() const;
+  // Converted copy (or *this when dtype already matches).
+  Tensor to(DType dtype) const;
+
+  // In-place: copies src into *this (same shape; dtypes may differ and are converted).
+  Tensor& copy_(const Tensor& src);
+  // In-place: writes src into elements [start, start + src.size(dim)) along `dim`.
+  Tensor& narrow_assign_(std::int64_t dim, std::int64_t start, const Tensor& src);
+  Tensor& fill_(double value);
+  Tensor& zero_() { return fill_(0.0); }
+  // In-place element-wise ops (same shape) and scalar ops.
+  Tensor& add_(const Tensor& other);
+  Tensor& mul_(double scalar);
+  Tensor& div_(double scalar);
+
+  // True when both handles share storage (views of one another, or the same tensor).
+  bool shares_storage_with(const Tensor& other) const;
+  // Python-like printing: tensor([[0., 1.], [2., 3.]], dtype=float32)
+  std::string to_string() const;
+
+  const std::shared_ptr<TensorImpl>& impl() const { return impl_; }
+
+ private:
+  const TensorImpl& checked() const;
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t);
+
+// ---- factories ----
+Tensor zeros(const Shape& shape, DType dtype = DType::Float32);
+Tensor ones(const Shape& shape, DType dtype = DType::Float32);
+Tensor full(const Shape& shape, double value, DType dtype = DType::Float32);
+// [0, 1, ..., end-1] as a 1-D tensor.
+Tensor arange(std::int64_t end, DType dtype = DType::Int64);
+// [start, start+step, ...) up to end (exclusive).
+Tensor arange(double start, double end, double step, DType dtype);
+// From values in row-major order; values.size() must equal numel(shape).
+template <class T>
+Tensor from_vector(const std::vector<T>& values, const Shape& shape);
+// Copies the elements out, converted to T.
+template <class T>
+std::vector<T> to_vector(const Tensor& t);
+
+// Uniform [0, 1) and standard normal samples from a counter-based Philox stream (philox.h):
+// element i of the result is the value at counter gen.offset() + i; the generator then advances
+// by numel. Any slice of a stream can therefore be reproduced exactly.
+Tensor rand(const Shape& shape, Generator& gen, DType dtype = DType::Float32);
+Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::Float32);
+
+// ---- shape ops ----
+// Concatenation along `dim`; all other extents and dtypes must match.
+Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim = 0);
+
+// ---- element-wise (same shapes; broadcasting arrives with the autograd ops) ----
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, double s);
+Tensor sub(const Tensor& a, double s);
+Tensor mul(const Tensor& a, double s);
+Tensor div(const Tensor& a, double s);
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator+(const Tensor& a, double s) { return add(a, s); }
+inline Tensor operator-(const Tensor& a, double s) { return sub(a, s); }
+inline Tensor operator*(const Tensor& a, double s) { return mul(a, s); }
+inline Tensor operator/(const Tensor& a, double s) { return div(a, s); }
+
+// ---- reductions ----
+// Over all elements: a 0-d tensor of the input's dtype.
+Tensor sum(const Tensor& t);
+Tensor max(const Tensor& t);  // throws on an empty tensor
+Tensor min(const Tensor& t);  // throws on an empty tensor
+Tensor prod(const Tensor& t);
+// Along one dim.
+Tensor sum(const Tensor& t, std::int64_t dim, bool keepdim = false);
+Tensor max(const Tensor& t, std::int64_t dim, bool keepdim = false);
+Tensor min(const Tensor& t, std::int64_t dim, bool keepdim = false);
+Tensor prod(const Tensor& t, std::int64_t dim, bool keepdim = false);
+
+// ---- comparisons ----
+// Same shape, same dtype and identical values.
+bool equal(const Tensor& a, const Tensor& b);
+// Same shape and |a - b| <= atol + rtol * |b| element-wise (dtypes may differ).
+bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8);
+// Largest |a - b| (same shapes); 0 for empty tensors.
+double max_abs_diff(const Tensor& a, const Tensor& b);
+
+}  // namespace tensorpar
