@@ -41,6 +41,8 @@ class Storage {
   void* data_ = nullptr;
   std::size_t nbytes_ = 0;
   Device device_;
+  // The allocator that produced data_: it frees it even if the registry changes meanwhile.
+  Allocator* allocator_ = nullptr;
 };
 
 // The state behind a Tensor handle. Later layers (autograd) add their metadata here.
@@ -112,6 +114,8 @@ class Tensor {
 
  private:
   const TensorImpl& checked() const;
+  // The impl, or std::invalid_argument "<what>: the tensor is undefined".
+  const TensorImpl& checked(const char* what) const;
   std::shared_ptr<TensorImpl> impl_;
 };
 

@@ -1,0 +1,39 @@
+#pragma once
+// Helpers for the tensor-level suites: exception checks with messages, every dtype, index data.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <typeinfo>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace tensorpar::tensor_testing {
+
+inline constexpr DType kAllDTypes[] = {DType::Float32, DType::Float64, DType::Int64,
+                                       DType::BFloat16};
+
+// [[0, 1, 2], [3, 4, 5]] style data: every element tells its row-major index.
+inline Tensor iota(const Shape& shape, DType dtype = DType::Float32) {
+  return arange(numel(shape), dtype).reshape(shape);
+}
+
+// The elements as doubles, for EXPECT_THAT(values(t), ElementsAre(...)).
+inline std::vector<double> values(const Tensor& t) { return to_vector<double>(t); }
+
+// Runs fn and expects an exception of type E whose what() contains `needle`.
+template <class E, class F>
+void expect_error(F&& fn, const std::string& needle) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected an exception containing '" << needle << "', none was thrown";
+  } catch (const E& e) {
+    EXPECT_THAT(std::string(e.what()), ::testing::HasSubstr(needle));
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "expected " << typeid(E).name() << " containing '" << needle << "', got "
+                  << typeid(e).name() << ": " << e.what();
+  }
+}
+
+}  // namespace tensorpar::tensor_testing

@@ -1,0 +1,64 @@
+#include "tools/cli/args.h"
+
+namespace tensorpar::cli {
+
+Args::Args(const std::vector<std::string>& argv, const std::set<std::string>& valued,
+           const std::set<std::string>& booleans) {
+  for (std::size_t i = 0; i < argv.size(); ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--", 0) != 0) throw UsageError("unexpected argument '" + arg + "'");
+    std::string name = arg.substr(2);
+    std::optional<std::string> inline_value;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      inline_value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    }
+    if (booleans.count(name)) {
+      if (inline_value) throw UsageError("--" + name + " takes no value");
+      booleans_.insert(name);
+    } else if (valued.count(name)) {
+      if (!inline_value) {
+        if (i + 1 >= argv.size()) throw UsageError("--" + name + " needs a value");
+        inline_value = argv[++i];
+      }
+      values_[name] = *inline_value;
+    } else {
+      throw UsageError("unknown option '--" + name + "'");
+    }
+  }
+}
+
+bool Args::has(const std::string& name) const {
+  return booleans_.count(name) > 0 || values_.count(name) > 0;
+}
+
+std::optional<std::string> Args::get(const std::string& name) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::string Args::require(const std::string& name) const {
+  auto v = get(name);
+  if (!v) throw UsageError("missing required option --" + name);
+  return *v;
+}
+
+std::string Args::get_or(const std::string& name, const std::string& fallback) const {
+  return get(name).value_or(fallback);
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  if (text.empty()) return out;
+  std::size_t start = 0;
+  while (true) {
+    auto comma = text.find(',', start);
+    out.push_back(text.substr(start, comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace tensorpar::cli

@@ -1,0 +1,20 @@
+#pragma once
+// The subcommands of `tensorpar`. Each takes its arguments (after the subcommand name) and
+// returns the process exit code; bad arguments throw UsageError.
+#include <string>
+#include <vector>
+
+namespace tensorpar::cli {
+
+struct Command {
+  const char* name;
+  const char* summary;
+  const char* usage;
+  int (*run)(const std::vector<std::string>& args);
+};
+
+// Runs a redistribute for real on the simulated backend and explains it.
+int run_redistribute(const std::vector<std::string>& args);
+extern const char* const kRedistributeUsage;
+
+}  // namespace tensorpar::cli

@@ -1,0 +1,65 @@
+// tensorpar: git-style subcommands over the library.
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "tools/cli/args.h"
+#include "tools/cli/commands.h"
+
+namespace tensorpar::cli {
+namespace {
+
+const Command kCommands[] = {
+    {"redistribute", "run a DTensor redistribute on the simulated backend and explain it",
+     kRedistributeUsage, run_redistribute},
+};
+
+void print_usage(std::ostream& os) {
+  os << "usage: tensorpar <command> [options]\n\ncommands:\n";
+  for (const Command& c : kCommands) os << "  " << c.name << "  " << c.summary << "\n";
+  os << "\nRun 'tensorpar <command> --help' for a command's options.\n";
+}
+
+int dispatch(int argc, char** argv) {
+  if (argc < 2) {
+    print_usage(std::cerr);
+    return 2;
+  }
+  const std::string name = argv[1];
+  if (name == "--help" || name == "-h" || name == "help") {
+    print_usage(std::cout);
+    return 0;
+  }
+  for (const Command& c : kCommands) {
+    if (name != c.name) continue;
+    std::vector<std::string> args(argv + 2, argv + argc);
+    for (const auto& a : args) {
+      if (a == "--help" || a == "-h") {
+        std::cout << c.usage;
+        return 0;
+      }
+    }
+    try {
+      return c.run(args);
+    } catch (const UsageError& e) {
+      std::cerr << "tensorpar " << c.name << ": " << e.what() << "\n\n" << c.usage;
+      return 2;
+    }
+  }
+  std::cerr << "tensorpar: unknown command '" << name << "'\n\n";
+  print_usage(std::cerr);
+  return 2;
+}
+
+}  // namespace
+}  // namespace tensorpar::cli
+
+int main(int argc, char** argv) {
+  try {
+    return tensorpar::cli::dispatch(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "tensorpar: " << e.what() << "\n";
+    return 1;
+  }
+}
