@@ -78,19 +78,16 @@ void check_names(const Shape& shape, const std::vector<std::string>& names) {
 
 }  // namespace
 
-DeviceMesh::DeviceMesh(const Shape& mesh_shape, std::vector<std::string> dim_names)
-    : DeviceMesh(mesh_shape,
-                 [&] {
-                   std::int64_t n = 1;
-                   for (auto s : mesh_shape) n *= std::max<std::int64_t>(s, 0);
-                   std::vector<int> r(static_cast<std::size_t>(n));
-                   std::iota(r.begin(), r.end(), 0);
-                   return r;
-                 }(),
-                 std::move(dim_names)) {}
+DeviceMesh::DeviceMesh(const Shape& mesh_shape, std::vector<std::string> dim_names) {
+  std::int64_t n = 1;
+  for (auto s : mesh_shape) n *= std::max<std::int64_t>(s, 0);
+  std::vector<int> ranks(static_cast<std::size_t>(n));
+  std::iota(ranks.begin(), ranks.end(), 0);
+  *this = from_ranks(mesh_shape, std::move(ranks), std::move(dim_names));
+}
 
-DeviceMesh::DeviceMesh(const Shape& mesh_shape, std::vector<int> ranks,
-                       std::vector<std::string> dim_names) {
+DeviceMesh DeviceMesh::from_ranks(const Shape& mesh_shape, std::vector<int> ranks,
+                                  std::vector<std::string> dim_names) {
   check_arg(!mesh_shape.empty(), "DeviceMesh: mesh_shape must have at least one dim");
   for (auto s : mesh_shape) {
     check_arg(s > 0, "DeviceMesh: mesh_shape ", shape_str(mesh_shape),
@@ -129,7 +126,7 @@ DeviceMesh::DeviceMesh(const Shape& mesh_shape, std::vector<int> ranks,
     }
     impl->groups.push_back(world->subgroup(dim_groups(impl->shape, impl->ranks, d)));
   }
-  impl_ = std::move(impl);
+  return DeviceMesh(std::shared_ptr<const Impl>(std::move(impl)), Wrap{});
 }
 
 const DeviceMesh::Impl& DeviceMesh::checked() const {
@@ -240,7 +237,7 @@ DeviceMesh DeviceMesh::slice(const std::vector<std::string>& mesh_dim_names) con
     for (std::size_t i = 0; i < dims.size(); ++i) coord[dims[i]] = inner[i];
     sub->ranks.push_back(self.ranks[ravel(coord, self.shape)]);
   }
-  return DeviceMesh(std::shared_ptr<const Impl>(std::move(sub)));
+  return DeviceMesh(std::shared_ptr<const Impl>(std::move(sub)), Wrap{});
 }
 
 std::string DeviceMesh::str() const {

@@ -30,8 +30,8 @@ class DeviceMesh {
   // init_device_mesh: the ranks 0 .. prod(shape)-1 laid out row-major over the current world.
   explicit DeviceMesh(const Shape& mesh_shape, std::vector<std::string> dim_names = {});
   // An explicit layout: `ranks` (row-major, distinct global ranks) reshaped to `mesh_shape`.
-  DeviceMesh(const Shape& mesh_shape, std::vector<int> ranks,
-             std::vector<std::string> dim_names = {});
+  static DeviceMesh from_ranks(const Shape& mesh_shape, std::vector<int> ranks,
+                               std::vector<std::string> dim_names = {});
 
   bool valid() const { return impl_ != nullptr; }
   std::int64_t ndim() const;
@@ -69,7 +69,8 @@ class DeviceMesh {
 
  private:
   struct Impl;
-  explicit DeviceMesh(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+  struct Wrap {};
+  DeviceMesh(std::shared_ptr<const Impl> impl, Wrap) : impl_(std::move(impl)) {}
   const Impl& checked() const;
   std::shared_ptr<const Impl> impl_;
 };

@@ -1,0 +1,87 @@
+// The `tensorpar` command, run as a user would: exit codes and the --json report.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <string>
+
+namespace {
+
+struct Result {
+  int exit_code;
+  std::string out;
+};
+
+// Runs the built binary with `args`, capturing stdout and stderr together.
+Result run_cli(const std::string& args) {
+  const std::string command = std::string(TENSORPAR_CLI_PATH) + " " + args + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return {-1, "popen failed"};
+  std::string out;
+  std::array<char, 4096> buf;
+  while (std::size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+using ::testing::HasSubstr;
+
+TEST(CliRedistribute, JsonReportsPlanCountsAndVerification) {
+  const Result r =
+      run_cli("redistribute --mesh 2x2 --names dp,tp --shape 10x5 --from S0,S1 --to S1,S0 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("\"mesh\":[2,2]"));
+  EXPECT_THAT(r.out, HasSubstr("\"from\":[\"S(0)\",\"S(1)\"]"));
+  EXPECT_THAT(r.out, HasSubstr("\"to\":[\"S(1)\",\"S(0)\"]"));
+  EXPECT_THAT(r.out, HasSubstr("\"path\":\"S(0)S(1) -> S(0)R -> S(1)R -> S(1)S(0)\""));
+  EXPECT_THAT(r.out, HasSubstr("{\"mesh_dim\":1,\"from\":\"S(1)\",\"to\":\"R\","
+                               "\"collective\":\"all_gather\",\"bytes_per_rank\":"));
+  EXPECT_THAT(r.out, HasSubstr("{\"mesh_dim\":0,\"from\":\"S(0)\",\"to\":\"S(1)\","
+                               "\"collective\":\"all_to_all\""));
+  EXPECT_THAT(r.out, HasSubstr("{\"mesh_dim\":1,\"from\":\"R\",\"to\":\"S(0)\","
+                               "\"collective\":\"none\",\"bytes_per_rank\":0}"));
+  EXPECT_THAT(r.out, HasSubstr("\"counts\":{\"all_gather\":1,\"all_to_all\":1}"));
+  EXPECT_THAT(r.out, HasSubstr("\"verified\":true}"));
+}
+
+TEST(CliRedistribute, PartialSourceOnAnOddMesh) {
+  const Result r = run_cli("redistribute --mesh 3 --shape 7x2 --from P --to S1 --dtype f64 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("\"counts\":{\"reduce_scatter\":1}"));
+  EXPECT_THAT(r.out, HasSubstr("\"verified\":true}"));
+}
+
+TEST(CliRedistribute, HumanOutputShowsPlanTablesAndVerification) {
+  const Result r = run_cli("redistribute --mesh 2x2 --shape 10x5 --from S0,S0 --to R,S1");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("plan: S(0)[0]S(0)[1] -> S(0)S(1) -> RS(1)"));
+  EXPECT_THAT(r.out, HasSubstr("before [S(0), S(0)]"));
+  EXPECT_THAT(r.out, HasSubstr("after [R, S(1)]"));
+  EXPECT_THAT(r.out, HasSubstr("verification: OK"));
+}
+
+TEST(CliRedistribute, BadArgumentsGiveAUsageErrorAndExitTwo) {
+  for (const char* args : {"redistribute --mesh 2x2 --shape 10x5 --from S0 --to R,R",
+                           "redistribute --mesh 2x2 --shape 10x5 --from S0,X --to R,R",
+                           "redistribute --mesh 2x2 --shape 10x5 --from S0,S1",
+                           "redistribute --mesh 2x2 --shape 10x5 --from S0,S1 --to R,R --bogus",
+                           "redistribute --mesh 4 --shape 8 --from S0 --to P",
+                           "redistribute --mesh 2xq --shape 8 --from S0 --to R"}) {
+    const Result r = run_cli(args);
+    EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.out;
+    EXPECT_THAT(r.out, HasSubstr("usage: tensorpar redistribute")) << args;
+  }
+  EXPECT_THAT(run_cli("redistribute --mesh 2x2 --shape 10x5 --from S0,S1 --to R,R --bogus").out,
+              HasSubstr("unknown option '--bogus'"));
+  EXPECT_THAT(run_cli("redistribute --mesh 4 --shape 8 --from S0 --to P").out,
+              HasSubstr("redistribute from S(0) to P(sum) is not supported"));
+}
+
+TEST(Cli, UnknownCommandExitsTwo) {
+  const Result r = run_cli("frobnicate");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.out, HasSubstr("unknown command 'frobnicate'"));
+}
+
+}  // namespace
