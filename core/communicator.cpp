@@ -65,14 +65,22 @@ class ArgCheck {
             " is out of range for a group of size ", comm_.size());
     require(peer != comm_.rank(), name, " ", peer, " is this rank itself");
   }
-  // Output and input may not overlap, except `allowed_alias`: the block of the larger buffer that
-  // the smaller one may be exactly (in-place all_gather / reduce_scatter, as in PyTorch).
-  void no_overlap(const Tensor& a, const Tensor& b, const void* allowed_alias) const {
-    if (a.nbytes() == 0 || b.nbytes() == 0) return;
+  // Output and input may not overlap, except that the smaller may be exactly block
+  // `allowed_block` of the larger one (in-place all_gather / reduce_scatter, as in PyTorch).
+  void no_overlap(const Tensor& a, std::int64_t a_numel, const Tensor& b, std::int64_t b_numel,
+                  std::int64_t allowed_block) const {
+    const std::size_t elem = dtype_size(a.dtype());
+    const std::size_t a_bytes = a_numel * elem, b_bytes = b_numel * elem;
+    if (a_bytes == 0 || b_bytes == 0) return;
     auto* a0 = static_cast<const char*>(a.data_ptr());
     auto* b0 = static_cast<const char*>(b.data_ptr());
-    if (allowed_alias && (a0 == allowed_alias || b0 == allowed_alias)) return;
-    bool overlap = a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
+    if (allowed_block >= 0) {
+      // The smaller buffer may be exactly block `allowed_block` of the larger one.
+      const bool a_larger = a_bytes > b_bytes;
+      const char* block = (a_larger ? a0 : b0) + allowed_block * (a_larger ? b_bytes : a_bytes);
+      if ((a_larger ? b0 : a0) == block) return;
+    }
+    bool overlap = a0 < b0 + b_bytes && b0 < a0 + a_bytes;
     require(!overlap, "output and input overlap in memory");
   }
 
@@ -87,14 +95,16 @@ void record(const Communicator& comm, CollectiveKind kind, std::int64_t bytes,
   CommDebugMode::record(CollectiveRecord{kind, bytes, comm.global_ranks(), op});
 }
 
-std::int64_t bytes_of(const Tensor& t) { return static_cast<std::int64_t>(t.nbytes()); }
+std::int64_t bytes_of(const Tensor& t, std::int64_t numel) {
+  return numel * static_cast<std::int64_t>(dtype_size(t.dtype()));
+}
 
 }  // namespace
 
 WorkPtr Communicator::all_reduce(Tensor& tensor, const AllReduceOptions& opts) {
   ArgCheck check(*this, CollectiveKind::AllReduce);
   check.defined(tensor, "tensor");
-  record(*this, CollectiveKind::AllReduce, bytes_of(tensor), opts.op);
+  record(*this, CollectiveKind::AllReduce, bytes_of(tensor, tensor.numel()), opts.op);
   return do_all_reduce(tensor, opts);
 }
 
@@ -104,12 +114,11 @@ WorkPtr Communicator::all_gather(Tensor& output, const Tensor& input,
   check.defined(output, "output");
   check.defined(input, "input");
   check.same_dtype(output, input);
-  check.require(output.numel() == size() * input.numel(), "output has ", output.numel(),
-                " elements but needs ", size(), " x ", input.numel(), " = ",
-                size() * input.numel(), " (input has ", input.numel(), ")");
-  const char* own_block = static_cast<const char*>(output.data_ptr()) + rank() * input.nbytes();
-  check.no_overlap(output, input, own_block);
-  record(*this, CollectiveKind::AllGather, bytes_of(output));
+  const std::int64_t out_n = output.numel(), in_n = input.numel();
+  check.require(out_n == size() * in_n, "output has ", out_n, " elements but needs ", size(),
+                " x ", in_n, " = ", size() * in_n, " (input has ", in_n, ")");
+  check.no_overlap(output, out_n, input, in_n, rank());
+  record(*this, CollectiveKind::AllGather, bytes_of(output, out_n));
   return do_all_gather(output, input, opts);
 }
 
@@ -119,12 +128,11 @@ WorkPtr Communicator::reduce_scatter(Tensor& output, const Tensor& input,
   check.defined(output, "output");
   check.defined(input, "input");
   check.same_dtype(output, input);
-  check.require(input.numel() == size() * output.numel(), "input has ", input.numel(),
-                " elements but needs ", size(), " x ", output.numel(), " = ",
-                size() * output.numel(), " (output has ", output.numel(), ")");
-  const char* own_block = static_cast<const char*>(input.data_ptr()) + rank() * output.nbytes();
-  check.no_overlap(output, input, own_block);
-  record(*this, CollectiveKind::ReduceScatter, bytes_of(input), opts.op);
+  const std::int64_t out_n = output.numel(), in_n = input.numel();
+  check.require(in_n == size() * out_n, "input has ", in_n, " elements but needs ", size(),
+                " x ", out_n, " = ", size() * out_n, " (output has ", out_n, ")");
+  check.no_overlap(output, out_n, input, in_n, rank());
+  record(*this, CollectiveKind::ReduceScatter, bytes_of(input, in_n), opts.op);
   return do_reduce_scatter(output, input, opts);
 }
 
@@ -134,12 +142,12 @@ WorkPtr Communicator::all_to_all(Tensor& output, const Tensor& input,
   check.defined(output, "output");
   check.defined(input, "input");
   check.same_dtype(output, input);
-  check.require(output.numel() == input.numel(), "output has ", output.numel(),
-                " elements but input has ", input.numel());
-  check.require(input.numel() % size() == 0, "input has ", input.numel(),
-                " elements, not divisible into ", size(), " blocks");
-  check.no_overlap(output, input, nullptr);
-  record(*this, CollectiveKind::AllToAll, bytes_of(input));
+  const std::int64_t out_n = output.numel(), in_n = input.numel();
+  check.require(out_n == in_n, "output has ", out_n, " elements but input has ", in_n);
+  check.require(in_n % size() == 0, "input has ", in_n, " elements, not divisible into ", size(),
+                " blocks");
+  check.no_overlap(output, out_n, input, in_n, -1);
+  record(*this, CollectiveKind::AllToAll, bytes_of(input, in_n));
   return do_all_to_all(output, input, opts);
 }
 
@@ -147,7 +155,7 @@ WorkPtr Communicator::broadcast(Tensor& tensor, const BroadcastOptions& opts) {
   ArgCheck check(*this, CollectiveKind::Broadcast);
   check.defined(tensor, "tensor");
   check.root(opts.root);
-  record(*this, CollectiveKind::Broadcast, bytes_of(tensor));
+  record(*this, CollectiveKind::Broadcast, bytes_of(tensor, tensor.numel()));
   return do_broadcast(tensor, opts);
 }
 
@@ -155,17 +163,16 @@ WorkPtr Communicator::scatter(Tensor& output, const Tensor& input, const Scatter
   ArgCheck check(*this, CollectiveKind::Scatter);
   check.defined(output, "output");
   check.root(opts.root);
+  const std::int64_t out_n = output.numel();
   if (rank() == opts.root) {
     check.defined(input, "input (on the root)");
     check.same_dtype(output, input);
-    check.require(input.numel() == size() * output.numel(), "input has ", input.numel(),
-                  " elements but needs ", size(), " x ", output.numel(), " = ",
-                  size() * output.numel(), " (output has ", output.numel(), ")");
-    const char* own_block =
-        static_cast<const char*>(input.data_ptr()) + rank() * output.nbytes();
-    check.no_overlap(output, input, own_block);
+    const std::int64_t in_n = input.numel();
+    check.require(in_n == size() * out_n, "input has ", in_n, " elements but needs ", size(),
+                  " x ", out_n, " = ", size() * out_n, " (output has ", out_n, ")");
+    check.no_overlap(output, out_n, input, in_n, rank());
   }
-  record(*this, CollectiveKind::Scatter, size() * bytes_of(output));
+  record(*this, CollectiveKind::Scatter, size() * bytes_of(output, out_n));
   return do_scatter(output, input, opts);
 }
 
@@ -173,7 +180,7 @@ WorkPtr Communicator::send(const Tensor& tensor, int dst, const PointToPointOpti
   ArgCheck check(*this, CollectiveKind::Send);
   check.defined(tensor, "tensor");
   check.peer(dst, "dst");
-  record(*this, CollectiveKind::Send, bytes_of(tensor));
+  record(*this, CollectiveKind::Send, bytes_of(tensor, tensor.numel()));
   return do_send(tensor, dst, opts);
 }
 
@@ -181,7 +188,7 @@ WorkPtr Communicator::recv(Tensor& tensor, int src, const PointToPointOptions& o
   ArgCheck check(*this, CollectiveKind::Recv);
   check.defined(tensor, "tensor");
   check.peer(src, "src");
-  record(*this, CollectiveKind::Recv, bytes_of(tensor));
+  record(*this, CollectiveKind::Recv, bytes_of(tensor, tensor.numel()));
   return do_recv(tensor, src, opts);
 }
 

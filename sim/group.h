@@ -103,6 +103,10 @@ class GroupState {
     return staging_.get() + (parity * ranks_.size() + rank) * staging_capacity_;
   }
   std::size_t staging_capacity() const { return staging_capacity_; }
+  // Whether an all_reduce of `bytes` per rank takes the staged path: there every rank reduces
+  // the whole message from all W staging areas (W times the work of its own block), which pays
+  // off only while W * bytes stays small.
+  bool stage_all_reduce(std::size_t bytes) const;
 
   // Phase `epoch` (1, 2, ... per rank) for group rank `rank` of a call described by `desc`.
   // Throws CommTimeoutError naming the ranks that never arrived, CommAbortedError when another

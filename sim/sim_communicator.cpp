@@ -117,36 +117,39 @@ void SimCommunicator::check_descriptors(int parity) const {
 }
 
 WorkPtr SimCommunicator::do_all_reduce(Tensor& tensor, const AllReduceOptions& opts) {
-  Call call{{CollectiveKind::AllReduce, false, tensor.dtype(), tensor.numel(), opts.op, {}},
-            timeout_of(opts.timeout)};
+  const DType dtype = tensor.dtype();
+  const std::int64_t count = tensor.numel();
+  const std::size_t elem = dtype_size(dtype);
+  const std::size_t nbytes = count * elem;
+  Call call{{CollectiveKind::AllReduce, false, dtype, count, opts.op, {}}, timeout_of(opts.timeout)};
   std::byte* data = bytes_of(tensor);
-  call.small = tensor.nbytes() <= group_->staging_capacity();
+  call.small = group_->stage_all_reduce(nbytes);
   call.src = call.dst = data;
-  call.stage = {data, tensor.nbytes()};
+  call.stage = {data, nbytes};
   return complete([&] {
     run(call, [&](int parity) {
       const int n = size();
       if (call.small) {
         for (int j = 0; j < n; ++j) srcs_[j] = group_->staging(parity, j);
-        reduce_buffers(tensor.dtype(), opts.op, srcs_, std::span(&data, 1), tensor.numel());
+        reduce_buffers(dtype, opts.op, srcs_, std::span(&data, 1), count);
         return;
       }
-      const std::size_t elem = dtype_size(tensor.dtype());
-      auto [lo, hi] = block_of(tensor.numel(), n, rank_, elem);
+      auto [lo, hi] = block_of(count, n, rank_, elem);
       for (int j = 0; j < n; ++j) {
         dsts_[j] = group_->slot(parity, j).dst + lo * elem;
         srcs_[j] = dsts_[j];
       }
-      reduce_buffers(tensor.dtype(), opts.op, srcs_, dsts_, hi - lo);
+      reduce_buffers(dtype, opts.op, srcs_, dsts_, hi - lo);
     });
   });
 }
 
 WorkPtr SimCommunicator::do_all_gather(Tensor& output, const Tensor& input,
                                        const AllGatherOptions& opts) {
-  Call call{{CollectiveKind::AllGather, false, input.dtype(), input.numel(), {}, {}},
-            timeout_of(opts.timeout)};
-  const std::size_t block = input.nbytes();
+  const DType dtype = input.dtype();
+  const std::int64_t count = input.numel();
+  Call call{{CollectiveKind::AllGather, false, dtype, count, {}, {}}, timeout_of(opts.timeout)};
+  const std::size_t block = count * dtype_size(dtype);
   call.small = block <= group_->staging_capacity();
   call.src = bytes_of(input);
   call.stage = {call.src, block};
@@ -166,33 +169,38 @@ WorkPtr SimCommunicator::do_all_gather(Tensor& output, const Tensor& input,
 
 WorkPtr SimCommunicator::do_reduce_scatter(Tensor& output, const Tensor& input,
                                            const ReduceScatterOptions& opts) {
-  Call call{{CollectiveKind::ReduceScatter, false, output.dtype(), output.numel(), opts.op, {}},
+  const DType dtype = output.dtype();
+  const std::int64_t count = output.numel();
+  const std::size_t block = count * dtype_size(dtype);
+  Call call{{CollectiveKind::ReduceScatter, false, dtype, count, opts.op, {}},
             timeout_of(opts.timeout)};
-  call.small = input.nbytes() <= group_->staging_capacity();
+  call.small = block * size() <= group_->staging_capacity();
   call.src = bytes_of(input);
-  call.stage = {call.src, input.nbytes()};
+  call.stage = {call.src, block * size()};
   return complete([&] {
     run(call, [&](int parity) {
-      const std::size_t offset = rank_ * output.nbytes();
+      const std::size_t offset = rank_ * block;
       for (int j = 0; j < size(); ++j) {
         srcs_[j] = (call.small ? group_->staging(parity, j) : group_->slot(parity, j).src) + offset;
       }
       std::byte* out = bytes_of(output);
-      reduce_buffers(output.dtype(), opts.op, srcs_, std::span(&out, 1), output.numel());
+      reduce_buffers(dtype, opts.op, srcs_, std::span(&out, 1), count);
     });
   });
 }
 
 WorkPtr SimCommunicator::do_all_to_all(Tensor& output, const Tensor& input,
                                        const AllToAllOptions& opts) {
-  Call call{{CollectiveKind::AllToAll, false, input.dtype(), input.numel(), {}, {}},
-            timeout_of(opts.timeout)};
-  call.small = input.nbytes() <= group_->staging_capacity();
+  const DType dtype = input.dtype();
+  const std::int64_t count = input.numel();
+  const std::size_t nbytes = count * dtype_size(dtype);
+  Call call{{CollectiveKind::AllToAll, false, dtype, count, {}, {}}, timeout_of(opts.timeout)};
+  call.small = nbytes <= group_->staging_capacity();
   call.src = bytes_of(input);
-  call.stage = {call.src, input.nbytes()};
+  call.stage = {call.src, nbytes};
   return complete([&] {
     run(call, [&](int parity) {
-      const std::size_t block = input.nbytes() / size();
+      const std::size_t block = nbytes / size();
       std::byte* out = bytes_of(output);
       for (int k = 0; k < size(); ++k) {
         const int j = (rank_ + k) % size();
@@ -206,27 +214,31 @@ WorkPtr SimCommunicator::do_all_to_all(Tensor& output, const Tensor& input,
 }
 
 WorkPtr SimCommunicator::do_broadcast(Tensor& tensor, const BroadcastOptions& opts) {
-  Call call{{CollectiveKind::Broadcast, false, tensor.dtype(), tensor.numel(), {}, opts.root},
+  const DType dtype = tensor.dtype();
+  const std::int64_t count = tensor.numel();
+  const std::size_t nbytes = count * dtype_size(dtype);
+  Call call{{CollectiveKind::Broadcast, false, dtype, count, {}, opts.root},
             timeout_of(opts.timeout)};
   std::byte* data = bytes_of(tensor);
-  call.small = tensor.nbytes() <= group_->staging_capacity();
+  call.small = nbytes <= group_->staging_capacity();
   call.src = data;
-  if (rank_ == opts.root) call.stage = {data, tensor.nbytes()};
+  if (rank_ == opts.root) call.stage = {data, nbytes};
   return complete([&] {
     run(call, [&](int parity) {
       if (rank_ == opts.root) return;
       const std::byte* from = call.small ? group_->staging(parity, opts.root)
                                          : group_->slot(parity, opts.root).src;
-      copy(data, from, tensor.nbytes());
+      copy(data, from, nbytes);
     });
   });
 }
 
 WorkPtr SimCommunicator::do_scatter(Tensor& output, const Tensor& input,
                                     const ScatterOptions& opts) {
-  Call call{{CollectiveKind::Scatter, false, output.dtype(), output.numel(), {}, opts.root},
-            timeout_of(opts.timeout)};
-  const std::size_t block = output.nbytes();
+  const DType dtype = output.dtype();
+  const std::int64_t count = output.numel();
+  Call call{{CollectiveKind::Scatter, false, dtype, count, {}, opts.root}, timeout_of(opts.timeout)};
+  const std::size_t block = count * dtype_size(dtype);
   call.small = block * size() <= group_->staging_capacity();
   if (rank_ == opts.root) {
     call.src = bytes_of(input);

@@ -25,7 +25,8 @@
 //     broadcast       every rank copies the root's buffer
 //     scatter         rank r copies block r of the root's input
 //     then a completion phase: nobody returns (and frees its buffers) while a peer still reads.
-//   small messages (at most GroupState::staging_capacity() bytes staged per rank, one phase):
+//   small messages (one phase; up to 32 KiB staged per rank, less in groups of over 16 ranks,
+//   and for all_reduce only while W * bytes <= 64 KiB, as every rank reduces the whole message):
 //     each rank copies its input into its staging area before the phase and reads from the peers'
 //     staging areas after it. Slots and staging areas are double-buffered by call parity: call n
 //     writes parity n % 2, and a rank can only start writing call n + 2 after passing call n + 1's

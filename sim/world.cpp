@@ -54,14 +54,12 @@ void run_ranks(int world_size, const std::function<void(int)>& body, const RunOp
   std::vector<std::optional<Failure>> failures(world_size);
   std::atomic<std::uint64_t> next_order{0};
   auto rank_main = [&](int rank) {
-    {
+    try {
       WorldGuard guard(std::make_shared<SimCommunicator>(group, rank));
-      try {
-        body(rank);
-      } catch (...) {
-        failures[rank] = describe(std::current_exception(), next_order.fetch_add(1));
-        world->fail(rank, failures[rank]->what);
-      }
+      body(rank);
+    } catch (...) {
+      failures[rank] = describe(std::current_exception(), next_order.fetch_add(1));
+      world->fail(rank, failures[rank]->what);
     }
     world->rank_exited(rank);
   };

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "support/expect_error.h"
 
 namespace tensorpar::tensor_testing {
 
@@ -22,18 +23,6 @@ inline Tensor iota(const Shape& shape, DType dtype = DType::Float32) {
 // The elements as doubles, for EXPECT_THAT(values(t), ElementsAre(...)).
 inline std::vector<double> values(const Tensor& t) { return to_vector<double>(t); }
 
-// Runs fn and expects an exception of type E whose what() contains `needle`.
-template <class E, class F>
-void expect_error(F&& fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an exception containing '" << needle << "', none was thrown";
-  } catch (const E& e) {
-    EXPECT_THAT(std::string(e.what()), ::testing::HasSubstr(needle));
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected " << typeid(E).name() << " containing '" << needle << "', got "
-                  << typeid(e).name() << ": " << e.what();
-  }
-}
+using testing::expect_error;
 
 }  // namespace tensorpar::tensor_testing

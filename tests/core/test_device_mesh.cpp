@@ -9,7 +9,7 @@
 namespace tensorpar {
 namespace {
 
-using testing::expect_throw_with;
+using testing::expect_error;
 
 TEST(DeviceMesh, InitIsRowMajorOverTheWorld) {
   sim::run(8, [](int rank) {
@@ -92,34 +92,34 @@ TEST(DeviceMesh, SlicingThreeDimsKeepsAscendingNames) {
     EXPECT_EQ(sub.shape(), (Shape{2, 2}));
     const int cp = rank / 2 % 2;
     EXPECT_EQ(sub.ranks(), (std::vector<int>{cp * 2, cp * 2 + 1, cp * 2 + 4, cp * 2 + 5}));
-    expect_throw_with<std::out_of_range>([&] { mesh.slice({"tp", "dp"}); },
+    expect_error<std::out_of_range>([&] { mesh.slice({"tp", "dp"}); },
                                          "Mesh dim indices should be in ascending order.");
   });
 }
 
 TEST(DeviceMesh, ErrorsMatchPyTorch) {
   sim::run(4, [] {
-    expect_throw_with<std::invalid_argument>([] { DeviceMesh({2, 2}, {"a", "a"}); },
+    expect_error<std::invalid_argument>([] { DeviceMesh({2, 2}, {"a", "a"}); },
                                              "Each mesh_dim_name must be unique.");
-    expect_throw_with<std::invalid_argument>(
+    expect_error<std::invalid_argument>(
         [] { DeviceMesh({2, 2}, {"a"}); },
         "mesh_shape and mesh_dim_names should have same length!");
-    expect_throw_with<std::runtime_error>([] { DeviceMesh({2, 4}); },
+    expect_error<std::runtime_error>([] { DeviceMesh({2, 4}); },
                                           "Mesh should not be bigger than default world size");
     DeviceMesh unnamed({2, 2});
-    expect_throw_with<std::runtime_error>([&] { unnamed["tp"]; },
+    expect_error<std::runtime_error>([&] { unnamed["tp"]; },
                                           "Cannot slice a DeviceMesh without mesh_dim_names!");
     DeviceMesh named({2, 2}, {"dp", "tp"});
-    expect_throw_with<std::out_of_range>([&] { named["pp"]; },
+    expect_error<std::out_of_range>([&] { named["pp"]; },
                                          "Invalid mesh_dim_names ('pp',). Valid mesh_dim_names "
                                          "are ('dp', 'tp').");
-    expect_throw_with<std::runtime_error>([&] { named.get_local_rank(); },
+    expect_error<std::runtime_error>([&] { named.get_local_rank(); },
                                           "mesh_dim is required for a mesh of 2 dims");
-    expect_throw_with<std::invalid_argument>([] { DeviceMesh::from_ranks({2, 2}, std::vector<int>{0, 1, 1, 2}); },
+    expect_error<std::invalid_argument>([] { DeviceMesh::from_ranks({2, 2}, std::vector<int>{0, 1, 1, 2}); },
                                              "rank 1 appears twice in the mesh");
-    expect_throw_with<std::invalid_argument>([] { DeviceMesh::from_ranks({2}, std::vector<int>{0, 7}); },
+    expect_error<std::invalid_argument>([] { DeviceMesh::from_ranks({2}, std::vector<int>{0, 7}); },
                                              "rank 7 is out of range for world size 4");
-    expect_throw_with<std::invalid_argument>([] { DeviceMesh({0, 2}); },
+    expect_error<std::invalid_argument>([] { DeviceMesh({0, 2}); },
                                              "has a non-positive extent");
   });
 }
@@ -133,7 +133,7 @@ TEST(DeviceMesh, RanksOutsideTheMeshHaveNoCoordinate) {
       EXPECT_EQ(mesh.group(0).global_ranks(), (std::vector<int>{0, 2}));
     } else {
       EXPECT_FALSE(mesh.get_coordinate().has_value());
-      expect_throw_with<std::runtime_error>([&] { mesh.group(0); }, "is not part of");
+      expect_error<std::runtime_error>([&] { mesh.group(0); }, "is not part of");
     }
   });
 }

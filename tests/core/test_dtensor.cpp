@@ -10,7 +10,7 @@
 namespace tensorpar {
 namespace {
 
-using testing::expect_throw_with;
+using testing::expect_error;
 using testing::iota;
 using testing::slice_of;
 
@@ -82,13 +82,13 @@ TEST(DistributeTensor, ResultDoesNotAliasTheInput) {
 TEST(DistributeTensor, RejectsBadArguments) {
   sim::run(4, [] {
     DeviceMesh mesh({2, 2});
-    expect_throw_with<std::invalid_argument>(
+    expect_error<std::invalid_argument>(
         [&] { distribute_tensor(iota({4}), mesh, {Shard(0)}); },
         "`placements` must have the same length as `device_mesh.ndim`!");
-    expect_throw_with<std::invalid_argument>(
+    expect_error<std::invalid_argument>(
         [&] { distribute_tensor(iota({4}), mesh, {Shard(1), Replicate()}); },
         "distribute_tensor: S(1) is out of range for a tensor of 1 dims");
-    expect_throw_with<std::invalid_argument>(
+    expect_error<std::invalid_argument>(
         [&] { distribute_tensor(iota({4}), mesh, {Shard(0), Replicate()}, 2); },
         "distribute_tensor: src_data_rank 2 is out of range for mesh dim 0 of size 2");
   });
@@ -143,7 +143,7 @@ TEST(FromLocal, ExplicitShapeMustMatchTheChunkRule) {
     opts.shape = Shape{5, 10};
     // Every rank claims 2 rows: wrong for ranks 2 (1 row) and 3 (0 rows).
     if (rank >= 2) {
-      expect_throw_with<std::invalid_argument>(
+      expect_error<std::invalid_argument>(
           [&] { DTensor::from_local(ones({2, 10}), mesh, {Shard(0)}, opts); },
           "from_local: local tensor shape [2, 10] on rank " + std::to_string(rank) +
               " does not match the shard");
@@ -160,7 +160,7 @@ TEST(FromLocal, RunCheckCatchesUnevenLocalsWithoutShape) {
     const LocalShard s = local_shard_of({5, 10}, {4}, {Shard(0)}, {rank});
     FromLocalOptions opts;
     opts.run_check = true;
-    expect_throw_with<std::invalid_argument>(
+    expect_error<std::invalid_argument>(
         [&] { DTensor::from_local(slice_of(iota({5, 10}), s), mesh, {Shard(0)}, opts); },
         "Inconsistent tensor metadata (including shape and stride) across ranks.");
   });
@@ -184,7 +184,7 @@ TEST(FromLocal, RunCheckCatchesDtypeMismatch) {
     FromLocalOptions opts;
     opts.run_check = true;
     Tensor local = rank == 0 ? ones({2}, DType::Float32) : ones({2}, DType::Float64);
-    expect_throw_with<std::invalid_argument>(
+    expect_error<std::invalid_argument>(
         [&] { DTensor::from_local(local, mesh, {Shard(0)}, opts); }, "Inconsistent tensor metadata");
   });
 }
@@ -226,14 +226,14 @@ TEST(Redistribute, PartialTargetsOnlyWhereTheyAlreadyAre) {
                         .redistribute({Replicate(), Partial(ReduceOp::Product)}));
     // Rejected: a new Partial.
     const std::string internal = "redistributing to Partial is for internal use only!";
-    expect_throw_with<std::invalid_argument>(
+    expect_error<std::invalid_argument>(
         [&] { make({Shard(0), Replicate()}).redistribute({Shard(0), Partial()}); },
         "Can not redistribute from [S(0), R] to [S(0), P(sum)], " + internal);
-    expect_throw_with<std::invalid_argument>(
+    expect_error<std::invalid_argument>(
         [&] { make({Shard(0), Replicate()}).redistribute({Replicate(), Partial()}); }, internal);
-    expect_throw_with<std::invalid_argument>(
+    expect_error<std::invalid_argument>(
         [&] { make({Shard(0), Shard(1)}).redistribute({Replicate(), Partial()}); }, internal);
-    expect_throw_with<std::invalid_argument>(
+    expect_error<std::invalid_argument>(
         [&] {
           make({Shard(0), Partial(ReduceOp::Product)}).redistribute({Replicate(), Partial()});
         },
@@ -246,11 +246,11 @@ TEST(Redistribute, RejectsAnotherMeshAndBadPlacements) {
     DeviceMesh mesh({4});
     DeviceMesh other({2, 2});
     DTensor dt = distribute_tensor(iota({8}), mesh, {Shard(0)});
-    expect_throw_with<std::runtime_error>([&] { dt.redistribute(other, {Replicate(), Replicate()}); },
+    expect_error<std::runtime_error>([&] { dt.redistribute(other, {Replicate(), Replicate()}); },
                                           "Cross device mesh comm not supported yet!");
-    expect_throw_with<std::invalid_argument>([&] { dt.redistribute(Placements{}); },
+    expect_error<std::invalid_argument>([&] { dt.redistribute(Placements{}); },
                                              "placements is needed for redistribute!");
-    expect_throw_with<std::invalid_argument>([&] { dt.redistribute({Shard(1)}); },
+    expect_error<std::invalid_argument>([&] { dt.redistribute({Shard(1)}); },
                                              "redistribute: S(1) is out of range");
   });
 }

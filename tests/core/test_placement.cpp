@@ -8,7 +8,7 @@
 namespace tensorpar {
 namespace {
 
-using testing::expect_throw_with;
+using testing::expect_error;
 
 TEST(Placement, StringFormsAreShort) {
   EXPECT_EQ(Shard(0).str(), "S(0)");
@@ -32,8 +32,8 @@ TEST(Placement, ComparesByValue) {
 TEST(Placement, AccessorsRejectTheWrongKind) {
   EXPECT_EQ(Shard(3).dim(), 3);
   EXPECT_EQ(Partial(ReduceOp::Min).reduce_op(), ReduceOp::Min);
-  expect_throw_with<std::invalid_argument>([] { (void)Replicate().dim(); }, "R is not a Shard");
-  expect_throw_with<std::invalid_argument>([] { (void)Shard(0).reduce_op(); },
+  expect_error<std::invalid_argument>([] { (void)Replicate().dim(); }, "R is not a Shard");
+  expect_error<std::invalid_argument>([] { (void)Shard(0).reduce_op(); },
                                            "S(0) is not a Partial");
 }
 
@@ -52,7 +52,7 @@ TEST(Placement, ParsesCommandLineSpellings) {
 
 TEST(Placement, ParseRejectsGarbageNamingTheText) {
   for (const char* bad : {"", "X", "S", "S(a)", "P(mean)", "R1", "S(0", "Q(0)"}) {
-    expect_throw_with<std::invalid_argument>([&] { parse_placement(bad); },
+    expect_error<std::invalid_argument>([&] { parse_placement(bad); },
                                              std::string("invalid placement '") + bad + "'");
   }
 }
@@ -116,14 +116,14 @@ TEST(LocalShard, LogicalShapeAppliesOnlyEarlierMeshDims) {
 
 TEST(NormalizePlacements, WrapsNegativeDimsAndChecksCounts) {
   EXPECT_EQ(normalize_placements({Shard(-1)}, 1, 2, "f"), (Placements{Shard(1)}));
-  expect_throw_with<std::invalid_argument>(
+  expect_error<std::invalid_argument>(
       [] { normalize_placements({Shard(0)}, 2, 2, "distribute_tensor"); },
       "distribute_tensor: `placements` must have the same length as `device_mesh.ndim`! Found "
       "placements length: 1, and device_mesh.ndim: 2.");
-  expect_throw_with<std::invalid_argument>(
+  expect_error<std::invalid_argument>(
       [] { normalize_placements({Shard(2)}, 1, 2, "from_local"); },
       "from_local: S(2) is out of range for a tensor of 2 dims");
-  expect_throw_with<std::invalid_argument>(
+  expect_error<std::invalid_argument>(
       [] { normalize_placements({Shard(-3)}, 1, 2, "from_local"); }, "S(-3) is out of range");
 }
 

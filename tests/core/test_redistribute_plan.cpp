@@ -11,7 +11,7 @@
 namespace tensorpar {
 namespace {
 
-using testing::expect_throw_with;
+using testing::expect_error;
 using testing::iota;
 using testing::slice_of;
 
@@ -135,10 +135,10 @@ TEST(RedistributePlan, CachedPlansAreReused) {
 }
 
 TEST(RedistributePlan, RejectsShardToPartialAndPartialTypeChanges) {
-  expect_throw_with<std::invalid_argument>(
+  expect_error<std::invalid_argument>(
       [] { plan_redistribute({4}, {Shard(0)}, {Partial()}); },
       "redistribute from S(0) to P(sum) is not supported (mesh dim 0)");
-  expect_throw_with<std::invalid_argument>(
+  expect_error<std::invalid_argument>(
       [] { plan_redistribute({4}, {Partial()}, {Partial(ReduceOp::Avg)}); },
       "Redistribution from one partial type (P(sum)) to another (P(avg)) is unsupported");
 }
@@ -158,7 +158,7 @@ TEST(RedistributeLocal, ReplicateToPartialProductIsRejected) {
   sim::run(2, [] {
     DeviceMesh mesh({2});
     DTensor r = distribute_tensor(iota({4}), mesh, {Replicate()});
-    expect_throw_with<std::invalid_argument>(
+    expect_error<std::invalid_argument>(
         [&] { redistribute_local(r.to_local(), r.spec(), {Partial(ReduceOp::Product)}); },
         "Replicate cannot become Partial(product)");
   });

@@ -8,22 +8,9 @@
 
 #include "core/dtensor_spec.h"
 #include "core/tensor.h"
+#include "support/expect_error.h"
 
 namespace tensorpar::testing {
-
-// Runs fn and expects an exception of type E whose what() contains `needle`.
-template <class E, class F>
-void expect_throw_with(F&& fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an exception containing '" << needle << "', none was thrown";
-  } catch (const E& e) {
-    EXPECT_THAT(std::string(e.what()), ::testing::HasSubstr(needle));
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected " << typeid(E).name() << " containing '" << needle << "', got "
-                  << typeid(e).name() << ": " << e.what();
-  }
-}
 
 // 0, 1, 2, ... laid out in `shape`: every element tells its global index.
 inline Tensor iota(const Shape& shape, DType dtype = DType::Float32) {
