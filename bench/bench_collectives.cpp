@@ -12,6 +12,7 @@
 //   all_reduce busbw at W = 2, 64 MiB >= 40% of memcpy bandwidth
 //   4-byte all_reduce at W = 8 < 50 us
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -32,10 +33,14 @@ enum class Op { AllReduce, AllGather, ReduceScatter, AllToAll };
 
 const char* op_name(Op op) {
   switch (op) {
-    case Op::AllReduce: return "all_reduce";
-    case Op::AllGather: return "all_gather";
-    case Op::ReduceScatter: return "reduce_scatter";
-    case Op::AllToAll: return "all_to_all";
+    case Op::AllReduce:
+      return "all_reduce";
+    case Op::AllGather:
+      return "all_gather";
+    case Op::ReduceScatter:
+      return "reduce_scatter";
+    case Op::AllToAll:
+      return "all_to_all";
   }
   return "?";
 }
@@ -69,10 +74,18 @@ Buffers& buffers_for(Op op, int w, std::int64_t bytes) {
 
 void run_one(Op op, Communicator& comm, Tensor& out, const Tensor& in) {
   switch (op) {
-    case Op::AllReduce: comm.all_reduce(out)->wait(); return;
-    case Op::AllGather: comm.all_gather(out, in)->wait(); return;
-    case Op::ReduceScatter: comm.reduce_scatter(out, in)->wait(); return;
-    case Op::AllToAll: comm.all_to_all(out, in)->wait(); return;
+    case Op::AllReduce:
+      comm.all_reduce(out)->wait();
+      return;
+    case Op::AllGather:
+      comm.all_gather(out, in)->wait();
+      return;
+    case Op::ReduceScatter:
+      comm.reduce_scatter(out, in)->wait();
+      return;
+    case Op::AllToAll:
+      comm.all_to_all(out, in)->wait();
+      return;
   }
 }
 
@@ -94,8 +107,8 @@ void BM_collective(benchmark::State& state, Op op) {
   });
   const double gb = static_cast<double>(bytes) / 1e9;
   state.counters["algbw"] = benchmark::Counter(gb, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["busbw"] = benchmark::Counter(gb * bus_factor(op, w),
-                                               benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["busbw"] =
+      benchmark::Counter(gb * bus_factor(op, w), benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(op_name(op));
 }
 
@@ -143,6 +156,9 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     double algbw = 0, busbw = 0;
   };
   std::vector<Result> results;
+
+  // Colours only on a terminal (a custom reporter does not see --benchmark_color).
+  SummaryReporter() : ConsoleReporter(isatty(fileno(stdout)) ? OO_Defaults : OO_Tabular) {}
 
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
@@ -196,8 +212,8 @@ void print_summary(const std::vector<SummaryReporter::Result>& results) {
                 target_ratio >= 0.40 ? "met" : "MISSED");
   }
   if (latency_us >= 0) {
-    std::printf("all_reduce W=8 4 bytes: %.1f us per collective (target < 50 us: %s)\n",
-                latency_us, latency_us < 50 ? "met" : "MISSED");
+    std::printf("all_reduce W=8 4 bytes: %.1f us per collective (target < 50 us: %s)\n", latency_us,
+                latency_us < 50 ? "met" : "MISSED");
   }
 }
 

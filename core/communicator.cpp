@@ -11,15 +11,24 @@ namespace tensorpar {
 
 std::string_view collective_name(CollectiveKind kind) {
   switch (kind) {
-    case CollectiveKind::AllReduce: return "all_reduce";
-    case CollectiveKind::AllGather: return "all_gather";
-    case CollectiveKind::ReduceScatter: return "reduce_scatter";
-    case CollectiveKind::AllToAll: return "all_to_all";
-    case CollectiveKind::Broadcast: return "broadcast";
-    case CollectiveKind::Scatter: return "scatter";
-    case CollectiveKind::Send: return "send";
-    case CollectiveKind::Recv: return "recv";
-    case CollectiveKind::Barrier: return "barrier";
+    case CollectiveKind::AllReduce:
+      return "all_reduce";
+    case CollectiveKind::AllGather:
+      return "all_gather";
+    case CollectiveKind::ReduceScatter:
+      return "reduce_scatter";
+    case CollectiveKind::AllToAll:
+      return "all_to_all";
+    case CollectiveKind::Broadcast:
+      return "broadcast";
+    case CollectiveKind::Scatter:
+      return "scatter";
+    case CollectiveKind::Send:
+      return "send";
+    case CollectiveKind::Recv:
+      return "recv";
+    case CollectiveKind::Barrier:
+      return "barrier";
   }
   return "unknown collective";
 }
@@ -37,7 +46,7 @@ namespace {
 
 // Argument checks shared by the collectives. Every message names the collective, the argument,
 // the offending values and the group:
-//   "all_gather: output has 10 elements but group [0, 1, 2] needs 3 x 4 = 12 (input has 4)"
+//   "all_gather: output has 10 elements but needs 3 x 4 = 12 (input has 4) (group [0, 1, 2])"
 class ArgCheck {
  public:
   ArgCheck(const Communicator& comm, CollectiveKind kind) : comm_(comm), kind_(kind) {}
@@ -57,8 +66,8 @@ class ArgCheck {
             " differs from input dtype ", dtype_name(input.dtype()));
   }
   void root(int root) const {
-    require(root >= 0 && root < comm_.size(), "root ", root, " is out of range for a group of size ",
-            comm_.size());
+    require(root >= 0 && root < comm_.size(), "root ", root,
+            " is out of range for a group of size ", comm_.size());
   }
   void peer(int peer, const char* name) const {
     require(peer >= 0 && peer < comm_.size(), name, " ", peer,
@@ -115,8 +124,8 @@ WorkPtr Communicator::all_gather(Tensor& output, const Tensor& input,
   check.defined(input, "input");
   check.same_dtype(output, input);
   const std::int64_t out_n = output.numel(), in_n = input.numel();
-  check.require(out_n == size() * in_n, "output has ", out_n, " elements but needs ", size(),
-                " x ", in_n, " = ", size() * in_n, " (input has ", in_n, ")");
+  check.require(out_n == size() * in_n, "output has ", out_n, " elements but needs ", size(), " x ",
+                in_n, " = ", size() * in_n, " (input has ", in_n, ")");
   check.no_overlap(output, out_n, input, in_n, rank());
   record(*this, CollectiveKind::AllGather, bytes_of(output, out_n));
   return do_all_gather(output, input, opts);
@@ -129,15 +138,14 @@ WorkPtr Communicator::reduce_scatter(Tensor& output, const Tensor& input,
   check.defined(input, "input");
   check.same_dtype(output, input);
   const std::int64_t out_n = output.numel(), in_n = input.numel();
-  check.require(in_n == size() * out_n, "input has ", in_n, " elements but needs ", size(),
-                " x ", out_n, " = ", size() * out_n, " (output has ", out_n, ")");
+  check.require(in_n == size() * out_n, "input has ", in_n, " elements but needs ", size(), " x ",
+                out_n, " = ", size() * out_n, " (output has ", out_n, ")");
   check.no_overlap(output, out_n, input, in_n, rank());
   record(*this, CollectiveKind::ReduceScatter, bytes_of(input, in_n), opts.op);
   return do_reduce_scatter(output, input, opts);
 }
 
-WorkPtr Communicator::all_to_all(Tensor& output, const Tensor& input,
-                                 const AllToAllOptions& opts) {
+WorkPtr Communicator::all_to_all(Tensor& output, const Tensor& input, const AllToAllOptions& opts) {
   ArgCheck check(*this, CollectiveKind::AllToAll);
   check.defined(output, "output");
   check.defined(input, "input");
@@ -168,8 +176,8 @@ WorkPtr Communicator::scatter(Tensor& output, const Tensor& input, const Scatter
     check.defined(input, "input (on the root)");
     check.same_dtype(output, input);
     const std::int64_t in_n = input.numel();
-    check.require(in_n == size() * out_n, "input has ", in_n, " elements but needs ", size(),
-                  " x ", out_n, " = ", size() * out_n, " (output has ", out_n, ")");
+    check.require(in_n == size() * out_n, "input has ", in_n, " elements but needs ", size(), " x ",
+                  out_n, " = ", size() * out_n, " (output has ", out_n, ")");
     check.no_overlap(output, out_n, input, in_n, rank());
   }
   record(*this, CollectiveKind::Scatter, size() * bytes_of(output, out_n));
@@ -202,18 +210,17 @@ std::shared_ptr<Communicator> Communicator::split(int color, int key) {
   return color < 0 ? nullptr : result;
 }
 
-std::shared_ptr<Communicator> Communicator::subgroup(
-    const std::vector<std::vector<int>>& groups) {
+std::shared_ptr<Communicator> Communicator::subgroup(const std::vector<std::vector<int>>& groups) {
   std::set<int> seen;
   int color = -1;
   int key = 0;
   for (std::size_t g = 0; g < groups.size(); ++g) {
-    check_arg(!groups[g].empty(), "subgroup: group ", g, " of the partition is empty (",
-              describe(), ")");
+    check_arg(!groups[g].empty(), "subgroup: group ", g, " of the partition is empty (", describe(),
+              ")");
     for (std::size_t i = 0; i < groups[g].size(); ++i) {
       int r = groups[g][i];
-      check_arg(r >= 0 && r < size(), "subgroup: rank ", r,
-                " is out of range for a group of size ", size(), " (", describe(), ")");
+      check_arg(r >= 0 && r < size(), "subgroup: rank ", r, " is out of range for a group of size ",
+                size(), " (", describe(), ")");
       check_arg(seen.insert(r).second, "subgroup: rank ", r,
                 " appears more than once in the partition (", describe(), ")");
       if (r == rank()) {

@@ -90,12 +90,12 @@ DeviceMesh DeviceMesh::from_ranks(const Shape& mesh_shape, std::vector<int> rank
                                   std::vector<std::string> dim_names) {
   check_arg(!mesh_shape.empty(), "DeviceMesh: mesh_shape must have at least one dim");
   for (auto s : mesh_shape) {
-    check_arg(s > 0, "DeviceMesh: mesh_shape ", shape_str(mesh_shape),
+    check_arg(s > 0, "DeviceMesh: mesh_shape ", shape_text(mesh_shape),
               " has a non-positive extent");
   }
   check_names(mesh_shape, dim_names);
   check_arg(static_cast<std::int64_t>(ranks.size()) == numel(mesh_shape), "DeviceMesh: ",
-            ranks.size(), " ranks do not fill mesh_shape ", shape_str(mesh_shape));
+            ranks.size(), " ranks do not fill mesh_shape ", shape_text(mesh_shape));
   auto world = current_world_ptr();
   if (static_cast<std::int64_t>(ranks.size()) > world->size()) {
     throw std::runtime_error(cat("DeviceMesh: Mesh should not be bigger than default world size (",

@@ -114,15 +114,15 @@ DTensor DTensor::from_local(const Tensor& local, const DeviceMesh& mesh,
   Shape global = local.shape();
   if (options.shape) {
     check_arg(static_cast<std::int64_t>(options.shape->size()) == local.dim(),
-              "from_local: shape ", shape_str(*options.shape), " has ", options.shape->size(),
+              "from_local: shape ", shape_text(*options.shape), " has ", options.shape->size(),
               " dims but the local tensor has ", local.dim());
     global = *options.shape;
     const LocalShard expect = local_shard_of(global, mesh.shape(), ps, *coordinate);
     check_arg(expect.shape == local.shape(), "from_local: local tensor shape ",
-              shape_str(local.shape()), " on rank ", mesh.get_rank(),
-              " does not match the shard ", shape_str(expect.shape),
-              " that the torch.chunk rule gives for shape ", shape_str(global), " with placements ",
-              placements_str(ps), " at coordinate ", shape_str(*coordinate));
+              shape_text(local.shape()), " on rank ", mesh.get_rank(),
+              " does not match the shard ", shape_text(expect.shape),
+              " that the torch.chunk rule gives for shape ", shape_text(global), " with placements ",
+              placements_str(ps), " at coordinate ", shape_text(*coordinate));
   } else {
     for (std::size_t m = 0; m < ps.size(); ++m) {
       if (ps[m].is_shard()) global[ps[m].dim()] *= mesh.shape()[m];

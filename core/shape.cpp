@@ -11,13 +11,21 @@ namespace tensorpar {
 std::int64_t numel(const Shape& shape) {
   std::int64_t n = 1;
   for (std::int64_t extent : shape) {
-    check_arg(extent >= 0, "numel: negative extent ", extent, " in shape ", shape_str(shape));
-    check_arg(extent == 0 || n <= std::numeric_limits<std::int64_t>::max() / extent,
-              "numel: shape ", shape_str(shape), " has more than 2^63 elements");
+    // The messages are built only on failure: numel sits on every tensor op's path.
+    if (extent < 0) {
+      throw std::invalid_argument(
+          cat("numel: negative extent ", extent, " in shape ", shape_str(shape)));
+    }
+    if (extent != 0 && n > std::numeric_limits<std::int64_t>::max() / extent) {
+      throw std::invalid_argument(
+          cat("numel: shape ", shape_str(shape), " has more than 2^63 elements"));
+    }
     n *= extent;
   }
   return n;
 }
+
+std::ostream& operator<<(std::ostream& os, ShapeText text) { return os << shape_str(text.shape); }
 
 std::string shape_str(const Shape& shape) {
   std::ostringstream os;

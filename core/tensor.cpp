@@ -99,7 +99,7 @@ const TensorImpl& Tensor::checked(const char* what) const {
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   for (std::int64_t extent : shape) {
-    check_arg(extent >= 0, "empty: negative extent ", extent, " in shape ", shape_str(shape));
+    check_arg(extent >= 0, "empty: negative extent ", extent, " in shape ", shape_text(shape));
   }
   dtype_size(dtype);  // rejects an unknown dtype
   auto impl = std::make_shared<TensorImpl>();
@@ -156,7 +156,7 @@ template const BFloat16* Tensor::data<BFloat16>() const;
 
 double Tensor::item() const {
   check_arg(numel() == 1, "Tensor::item: expects a tensor with one element, got shape ",
-            shape_str(shape()));
+            shape_text(shape()));
   check_cpu(*this, "Tensor::item");
   double value = 0;
   convert_elements(data_ptr(), dtype(), &value, DType::Float64, 1, "Tensor::item");
@@ -176,21 +176,21 @@ Tensor Tensor::reshape(const Shape& new_shape) const {
   std::int64_t known = 1;
   for (std::size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] == -1) {
-      check_arg(inferred < 0, "Tensor::reshape: more than one -1 in shape ", shape_str(new_shape));
+      check_arg(inferred < 0, "Tensor::reshape: more than one -1 in shape ", shape_text(new_shape));
       inferred = std::int64_t(i);
     } else {
       check_arg(shape[i] >= 0, "Tensor::reshape: negative extent ", shape[i], " in shape ",
-                shape_str(new_shape));
+                shape_text(new_shape));
       known *= shape[i];
     }
   }
   const std::int64_t n = tensorpar::numel(impl.shape);
   if (inferred >= 0) {
-    check_arg(known != 0 && n % known == 0, "Tensor::reshape: shape ", shape_str(new_shape),
+    check_arg(known != 0 && n % known == 0, "Tensor::reshape: shape ", shape_text(new_shape),
               " is invalid for a tensor of ", n, " elements");
     shape[std::size_t(inferred)] = n / known;
   }
-  check_arg(tensorpar::numel(shape) == n, "Tensor::reshape: shape ", shape_str(new_shape),
+  check_arg(tensorpar::numel(shape) == n, "Tensor::reshape: shape ", shape_text(new_shape),
             " is invalid for a tensor of ", n, " elements");
   auto view = std::make_shared<TensorImpl>(impl);
   view->shape = std::move(shape);
@@ -270,8 +270,8 @@ Tensor Tensor::to(DType dtype) const {
 Tensor& Tensor::copy_(const Tensor& src) {
   const TensorImpl& impl = checked("copy_");
   src.checked("copy_ (src)");
-  check_arg(impl.shape == src.shape(), "copy_: src shape ", shape_str(src.shape()),
-            " does not match destination shape ", shape_str(impl.shape));
+  check_arg(impl.shape == src.shape(), "copy_: src shape ", shape_text(src.shape()),
+            " does not match destination shape ", shape_text(impl.shape));
   check_cpu(*this, "copy_");
   check_cpu(src, "copy_");
   // Overlapping storage with a dtype change would read already-converted bytes.
@@ -289,8 +289,8 @@ Tensor& Tensor::narrow_assign_(std::int64_t dim, std::int64_t start, const Tenso
             " dims but the destination has ", ndim);
   for (std::int64_t i = 0; i < ndim; ++i) {
     check_arg(i == d || src.shape()[std::size_t(i)] == impl.shape[std::size_t(i)],
-              "narrow_assign_: src shape ", shape_str(src.shape()),
-              " does not match destination shape ", shape_str(impl.shape), " outside dim ", d);
+              "narrow_assign_: src shape ", shape_text(src.shape()),
+              " does not match destination shape ", shape_text(impl.shape), " outside dim ", d);
   }
   const std::int64_t extent = impl.shape[std::size_t(d)];
   const std::int64_t length = src.shape()[std::size_t(d)];
@@ -366,7 +366,7 @@ template <class T>
 Tensor from_vector(const std::vector<T>& values, const Shape& shape) {
   Tensor out = Tensor::empty(shape, dtype_of<T>());  // validates the shape first
   check_arg(std::int64_t(values.size()) == out.numel(), "from_vector: ", values.size(),
-            " values do not fill shape ", shape_str(shape), " (", out.numel(), " elements)");
+            " values do not fill shape ", shape_text(shape), " (", out.numel(), " elements)");
   if (!values.empty()) std::memcpy(out.data_ptr(), values.data(), values.size() * sizeof(T));
   return out;
 }

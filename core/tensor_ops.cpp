@@ -203,8 +203,8 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
     for (std::int64_t k = 0; same && k < ndim; ++k) {
       same = k == d || t.shape()[std::size_t(k)] == first.shape()[std::size_t(k)];
     }
-    check_arg(same, "cat: tensors[", i, "] has shape ", shape_str(t.shape()),
-              " but tensors[0] has shape ", shape_str(first.shape()), " (only dim ", d,
+    check_arg(same, "cat: tensors[", i, "] has shape ", shape_text(t.shape()),
+              " but tensors[0] has shape ", shape_text(first.shape()), " (only dim ", d,
               " may differ)");
     shape[std::size_t(d)] += t.shape()[std::size_t(d)];
   }

@@ -121,7 +121,7 @@ Tensor reduce(const Tensor& t, Reduce r) {
   const char* what = reduce_name(r);
   require(t, what, "input");
   check_arg(t.numel() > 0 || r == Reduce::Sum || r == Reduce::Prod, what,
-            ": cannot reduce an empty tensor of shape ", shape_str(t.shape()));
+            ": cannot reduce an empty tensor of shape ", shape_text(t.shape()));
   if (t.dtype() == DType::BFloat16) return reduce(t.to(DType::Float32), r).to(DType::BFloat16);
   Tensor out = Tensor::empty({}, t.dtype());
   visit_reduce_type(t.dtype(), r, [&]<class A>() {
@@ -143,7 +143,7 @@ Tensor reduce(const Tensor& t, std::int64_t dim, bool keepdim, Reduce r) {
     out_shape.erase(out_shape.begin() + d);
   }
   check_arg(n > 0 || r == Reduce::Sum || r == Reduce::Prod || numel(out_shape) == 0, what,
-            ": cannot reduce dim ", d, " of size 0 (shape ", shape_str(shape), ")");
+            ": cannot reduce dim ", d, " of size 0 (shape ", shape_text(shape), ")");
   if (t.dtype() == DType::BFloat16) {
     return reduce(t.to(DType::Float32), d, keepdim, r).to(DType::BFloat16);
   }

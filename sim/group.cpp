@@ -127,8 +127,8 @@ GroupState::GroupState(std::shared_ptr<WorldState> world, std::vector<int> globa
       slots_(std::make_unique<Slot[]>(2 * ranks_.size())),
       staging_capacity_(staging_capacity_for(static_cast<int>(ranks_.size()))),
       // Uninitialised on purpose: pages are touched only by ranks that stage.
-      staging_(static_cast<std::byte*>(
-          std::aligned_alloc(64, 2 * ranks_.size() * staging_capacity_))),
+      staging_(
+          static_cast<std::byte*>(std::aligned_alloc(64, 2 * ranks_.size() * staging_capacity_))),
       arrived_(std::make_unique<std::atomic<std::uint64_t>[]>(ranks_.size())) {}
 
 void GroupState::arrive(int rank, std::uint64_t epoch, const Descriptor& desc,
@@ -164,8 +164,7 @@ void GroupState::arrive_to_complete(int rank, std::uint64_t epoch) {
 
 void GroupState::throw_aborted(const Descriptor& desc, std::uint64_t epoch) {
   if (world_->failed()) {
-    throw CommAbortedError(
-        cat(desc.name(), " aborted in ", description_, ": ", world_->failure()));
+    throw CommAbortedError(cat(desc.name(), " aborted in ", description_, ": ", world_->failure()));
   }
   std::unique_lock<std::mutex> lock(mutex_);
   const std::string reason = abort_reason_;
@@ -175,8 +174,8 @@ void GroupState::throw_aborted(const Descriptor& desc, std::uint64_t epoch) {
   if (kind == AbortKind::Exit) {
     auto missing = missing_ranks(epoch, true);
     if (!missing.empty()) {
-      throw CommTimeoutError(cat(desc.name(), " can never complete in ", description_,
-                                 ": ranks ", rank_list(missing),
+      throw CommTimeoutError(cat(desc.name(), " can never complete in ", description_, ": ranks ",
+                                 rank_list(missing),
                                  " never arrived (they returned from their function)"));
     }
   }
@@ -236,8 +235,8 @@ Tensor GroupState::take(int src, int dst, int tag, Milliseconds timeout) {
       return message;
     }
     if (world_->failed()) {
-      throw CommAbortedError(cat("recv from ", from, " aborted in ", description_, ": ",
-                                 world_->failure()));
+      throw CommAbortedError(
+          cat("recv from ", from, " aborted in ", description_, ": ", world_->failure()));
     }
     if (barrier_.aborted() && abort_kind_ != AbortKind::Exit) {
       throw CommAbortedError(
@@ -251,8 +250,8 @@ Tensor GroupState::take(int src, int dst, int tag, Milliseconds timeout) {
         Clock::now() >= deadline) {
       auto again = mailboxes_.find({src, dst, tag});
       if (again != mailboxes_.end() && !again->second.empty()) continue;
-      throw CommTimeoutError(cat("recv timed out after ", timeout.count(), " ms in ",
-                                 description_, ": ", from, " never sent"));
+      throw CommTimeoutError(cat("recv timed out after ", timeout.count(), " ms in ", description_,
+                                 ": ", from, " never sent"));
     }
   }
 }

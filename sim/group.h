@@ -3,9 +3,9 @@
 // GroupState per communicator group, shared by the SimCommunicators of its member ranks.
 #include <atomic>
 #include <condition_variable>
-#include <cstdlib>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <deque>
 #include <map>
 #include <memory>

@@ -11,19 +11,27 @@ constexpr std::size_t kTileBytes = 16 * 1024;
 
 struct Sum {
   template <class A>
-  static A apply(A a, A b) { return a + b; }
+  static A apply(A a, A b) {
+    return a + b;
+  }
 };
 struct Product {
   template <class A>
-  static A apply(A a, A b) { return a * b; }
+  static A apply(A a, A b) {
+    return a * b;
+  }
 };
 struct Max {
   template <class A>
-  static A apply(A a, A b) { return a < b ? b : a; }
+  static A apply(A a, A b) {
+    return a < b ? b : a;
+  }
 };
 struct Min {
   template <class A>
-  static A apply(A a, A b) { return b < a ? b : a; }
+  static A apply(A a, A b) {
+    return b < a ? b : a;
+  }
 };
 
 template <class T>
@@ -31,8 +39,10 @@ using Accumulator = std::conditional_t<std::is_same_v<T, BFloat16>, float, T>;
 
 template <class T, class A>
 inline A load(const T& value) {
-  if constexpr (std::is_same_v<T, BFloat16>) return static_cast<float>(value);
-  else return value;
+  if constexpr (std::is_same_v<T, BFloat16>)
+    return static_cast<float>(value);
+  else
+    return value;
 }
 
 template <class T, class A>
@@ -77,11 +87,16 @@ template <class T>
 void reduce_dispatch(ReduceOp op, std::span<const std::byte* const> srcs,
                      std::span<std::byte* const> dsts, std::int64_t count) {
   switch (op) {
-    case ReduceOp::Sum: return reduce_typed<T, Sum>(srcs, dsts, count, false);
-    case ReduceOp::Avg: return reduce_typed<T, Sum>(srcs, dsts, count, true);
-    case ReduceOp::Product: return reduce_typed<T, Product>(srcs, dsts, count, false);
-    case ReduceOp::Max: return reduce_typed<T, Max>(srcs, dsts, count, false);
-    case ReduceOp::Min: return reduce_typed<T, Min>(srcs, dsts, count, false);
+    case ReduceOp::Sum:
+      return reduce_typed<T, Sum>(srcs, dsts, count, false);
+    case ReduceOp::Avg:
+      return reduce_typed<T, Sum>(srcs, dsts, count, true);
+    case ReduceOp::Product:
+      return reduce_typed<T, Product>(srcs, dsts, count, false);
+    case ReduceOp::Max:
+      return reduce_typed<T, Max>(srcs, dsts, count, false);
+    case ReduceOp::Min:
+      return reduce_typed<T, Min>(srcs, dsts, count, false);
   }
 }
 

@@ -24,8 +24,7 @@ std::uint32_t* futex_address(std::atomic<std::uint32_t>& word) {
 }
 
 // Sleeps while *word == expected, for at most `timeout` when given (spurious returns are fine).
-void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
-                const timespec* timeout) {
+void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected, const timespec* timeout) {
   syscall(SYS_futex, futex_address(word), FUTEX_WAIT_PRIVATE, expected, timeout, nullptr, 0);
 }
 

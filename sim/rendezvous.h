@@ -61,8 +61,8 @@ class FutexBarrier {
   static constexpr std::uint32_t kAborted = 0x80000000u;
   static constexpr std::uint32_t kGeneration = 0x7fffffffu;
 
-  Outcome wait(std::uint32_t generation, bool abortable,
-               std::optional<Clock::time_point> deadline, const WaitPolicy& policy);
+  Outcome wait(std::uint32_t generation, bool abortable, std::optional<Clock::time_point> deadline,
+               const WaitPolicy& policy);
   void wake_all();
 
   const int parties_;

@@ -108,8 +108,8 @@ void SimCommunicator::check_descriptors(int parity) const {
       while (end < n && group_->slot(parity, end).desc == d) ++end;
     }
     message += r ? ", " : "";
-    message += end - r == 1 ? cat("rank ", ranks[r])
-                            : cat("ranks ", ranks[r], " to ", ranks[end - 1]);
+    message +=
+        end - r == 1 ? cat("rank ", ranks[r]) : cat("ranks ", ranks[r], " to ", ranks[end - 1]);
     message += cat(" called ", d.str());
     r = end;
   }
@@ -121,7 +121,8 @@ WorkPtr SimCommunicator::do_all_reduce(Tensor& tensor, const AllReduceOptions& o
   const std::int64_t count = tensor.numel();
   const std::size_t elem = dtype_size(dtype);
   const std::size_t nbytes = count * elem;
-  Call call{{CollectiveKind::AllReduce, false, dtype, count, opts.op, {}}, timeout_of(opts.timeout)};
+  Call call{{CollectiveKind::AllReduce, false, dtype, count, opts.op, {}},
+            timeout_of(opts.timeout)};
   std::byte* data = bytes_of(tensor);
   call.small = group_->stage_all_reduce(nbytes);
   call.src = call.dst = data;
@@ -158,7 +159,7 @@ WorkPtr SimCommunicator::do_all_gather(Tensor& output, const Tensor& input,
       std::byte* out = bytes_of(output);
       for (int k = 0; k < size(); ++k) {
         const int j = (rank_ + k) % size();
-        const std::byte* from = j == rank_     ? call.src
+        const std::byte* from = j == rank_   ? call.src
                                 : call.small ? group_->staging(parity, j)
                                              : group_->slot(parity, j).src;
         copy(out + j * block, from, block);
@@ -204,7 +205,7 @@ WorkPtr SimCommunicator::do_all_to_all(Tensor& output, const Tensor& input,
       std::byte* out = bytes_of(output);
       for (int k = 0; k < size(); ++k) {
         const int j = (rank_ + k) % size();
-        const std::byte* from = j == rank_     ? call.src
+        const std::byte* from = j == rank_   ? call.src
                                 : call.small ? group_->staging(parity, j)
                                              : group_->slot(parity, j).src;
         copy(out + j * block, from + rank_ * block, block);
@@ -226,8 +227,8 @@ WorkPtr SimCommunicator::do_broadcast(Tensor& tensor, const BroadcastOptions& op
   return complete([&] {
     run(call, [&](int parity) {
       if (rank_ == opts.root) return;
-      const std::byte* from = call.small ? group_->staging(parity, opts.root)
-                                         : group_->slot(parity, opts.root).src;
+      const std::byte* from =
+          call.small ? group_->staging(parity, opts.root) : group_->slot(parity, opts.root).src;
       copy(data, from, nbytes);
     });
   });
@@ -237,7 +238,8 @@ WorkPtr SimCommunicator::do_scatter(Tensor& output, const Tensor& input,
                                     const ScatterOptions& opts) {
   const DType dtype = output.dtype();
   const std::int64_t count = output.numel();
-  Call call{{CollectiveKind::Scatter, false, dtype, count, {}, opts.root}, timeout_of(opts.timeout)};
+  Call call{{CollectiveKind::Scatter, false, dtype, count, {}, opts.root},
+            timeout_of(opts.timeout)};
   const std::size_t block = count * dtype_size(dtype);
   call.small = block * size() <= group_->staging_capacity();
   if (rank_ == opts.root) {
@@ -246,8 +248,8 @@ WorkPtr SimCommunicator::do_scatter(Tensor& output, const Tensor& input,
   }
   return complete([&] {
     run(call, [&](int parity) {
-      const std::byte* from = call.small ? group_->staging(parity, opts.root)
-                                         : group_->slot(parity, opts.root).src;
+      const std::byte* from =
+          call.small ? group_->staging(parity, opts.root) : group_->slot(parity, opts.root).src;
       if (rank_ == opts.root) from = call.src;
       copy(bytes_of(output), from + rank_ * block, block);
     });
@@ -262,8 +264,8 @@ WorkPtr SimCommunicator::do_barrier(const BarrierOptions& opts) {
 WorkPtr SimCommunicator::do_send(const Tensor& tensor, int dst, const PointToPointOptions& opts) {
   return complete([&] {
     if (group_->world().failed()) {
-      throw CommAbortedError(cat("send to rank ", global_ranks()[dst], " aborted in ",
-                                 describe(), ": ", group_->world().failure()));
+      throw CommAbortedError(cat("send to rank ", global_ranks()[dst], " aborted in ", describe(),
+                                 ": ", group_->world().failure()));
     }
     group_->post(rank_, dst, opts.tag, tensor.clone());
   });
@@ -306,8 +308,8 @@ std::shared_ptr<Communicator> SimCommunicator::do_split(int color, int key) {
     if (color < 0) return;
     const int position = static_cast<int>(
         std::find(members.begin(), members.end(), std::pair{key, rank_}) - members.begin());
-    result = std::make_shared<SimCommunicator>(
-        group_->slot(parity, members.front().second).child, position);
+    result = std::make_shared<SimCommunicator>(group_->slot(parity, members.front().second).child,
+                                               position);
   });
   return result;
 }

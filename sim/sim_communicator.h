@@ -34,11 +34,16 @@
 //
 // Worked example: all_reduce(sum) of 16 MiB of float32 at W = 4. Rank 2 publishes its pointer and
 // arrives. Once all four have arrived, rank 2 takes elements [2M, 3M) (a block, rounded to cache
-// lines), and for each 16 KiB tile computes ((b0 + b1) + b2) + b3 in an L1 accumulator and stores
-// it into tile of all four buffers; then it arrives at the completion phase. Each rank reads and
-// writes 16 MiB in total, as in a ring all_reduce's 2(W-1)/W traffic pattern but without steps.
-// The same all_reduce of 12 floats: each rank copies its 48 bytes to staging[parity][rank], meets
-// the others once, then sums the four staged copies into its own tensor.
+// lines; M = 2^20), and for each 16 KiB tile computes ((b0 + b1) + b2) + b3 in an L1 accumulator
+// and stores it into the same tile of all four buffers; then it arrives at the completion phase.
+// Each rank reads 16 MiB and writes 16 MiB, the least any scheme can move. The same all_reduce of
+// 12 floats: each rank copies its 48 bytes to staging[parity][rank], meets the others once, then
+// sums the four staged copies into its own tensor.
+//
+// split(color, key) publishes (color, key) the same way; after the first phase the first member
+// of each color (by key, then rank) creates the new group's GroupState, and a second phase hands
+// it to the other members. send() deposits a copy in a (src, dst, tag) mailbox of the group and
+// returns; recv() takes the oldest message, waiting up to the timeout.
 #include <cstddef>
 #include <memory>
 #include <vector>
@@ -63,12 +68,10 @@ class SimCommunicator final : public Communicator {
 
  protected:
   WorkPtr do_all_reduce(Tensor& tensor, const AllReduceOptions& opts) override;
-  WorkPtr do_all_gather(Tensor& output, const Tensor& input,
-                        const AllGatherOptions& opts) override;
+  WorkPtr do_all_gather(Tensor& output, const Tensor& input, const AllGatherOptions& opts) override;
   WorkPtr do_reduce_scatter(Tensor& output, const Tensor& input,
                             const ReduceScatterOptions& opts) override;
-  WorkPtr do_all_to_all(Tensor& output, const Tensor& input,
-                        const AllToAllOptions& opts) override;
+  WorkPtr do_all_to_all(Tensor& output, const Tensor& input, const AllToAllOptions& opts) override;
   WorkPtr do_broadcast(Tensor& tensor, const BroadcastOptions& opts) override;
   WorkPtr do_scatter(Tensor& output, const Tensor& input, const ScatterOptions& opts) override;
   WorkPtr do_send(const Tensor& tensor, int dst, const PointToPointOptions& opts) override;

@@ -24,7 +24,8 @@ inline Tensor make(std::int64_t n, DType dtype, const std::function<double(std::
 
 inline std::vector<double> values(const Tensor& t) { return to_vector<double>(t); }
 
-inline std::vector<double> expected(std::int64_t n, const std::function<double(std::int64_t)>& value) {
+inline std::vector<double> expected(std::int64_t n,
+                                    const std::function<double(std::int64_t)>& value) {
   std::vector<double> v(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = value(i);
   return v;

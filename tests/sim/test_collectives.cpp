@@ -32,15 +32,19 @@ double reduce_closed_form(ReduceOp op, int w, DType dtype, std::int64_t i) {
   const double x = static_cast<double>(i + 1);
   const double sum = w * (w + 1) / 2.0 * x;
   switch (op) {
-    case ReduceOp::Sum: return sum;
+    case ReduceOp::Sum:
+      return sum;
     case ReduceOp::Avg:
       if (dtype == DType::Int64) {
         return static_cast<double>(static_cast<std::int64_t>(sum) / w);  // truncates
       }
       return sum / w;
-    case ReduceOp::Max: return w * x;
-    case ReduceOp::Min: return x;
-    case ReduceOp::Product: break;
+    case ReduceOp::Max:
+      return w * x;
+    case ReduceOp::Min:
+      return x;
+    case ReduceOp::Product:
+      break;
   }
   return 0;
 }
@@ -61,9 +65,9 @@ TEST_P(Collectives, AllReduceEveryOp) {
       for (std::int64_t n : kCounts) {
         Tensor t = make(n, dt, [&](std::int64_t i) { return (rank + 1.0) * (i + 1); });
         current_world().all_reduce(t, {.op = op})->wait();
-        EXPECT_EQ(values(t), expected(n, [&](std::int64_t i) {
-                    return reduce_closed_form(op, w, dt, i);
-                  })) << reduce_op_name(op) << " of " << n << " elements, rank " << rank;
+        EXPECT_EQ(values(t),
+                  expected(n, [&](std::int64_t i) { return reduce_closed_form(op, w, dt, i); }))
+            << reduce_op_name(op) << " of " << n << " elements, rank " << rank;
       }
     }
     for (std::int64_t n : kCounts) {
@@ -97,18 +101,19 @@ TEST_P(Collectives, ReduceScatterEveryOp) {
         Tensor in = make(w * n, dt, [&](std::int64_t k) { return (rank + 1.0) * (k + 1); });
         Tensor out = Tensor::empty({n}, dt);
         current_world().reduce_scatter(out, in, {.op = op})->wait();
-        EXPECT_EQ(values(out), expected(n, [&](std::int64_t i) {
-                    return reduce_closed_form(op, w, dt, rank * n + i);
-                  })) << reduce_op_name(op) << " of " << n << " elements, rank " << rank;
+        EXPECT_EQ(values(out), expected(n,
+                                        [&](std::int64_t i) {
+                                          return reduce_closed_form(op, w, dt, rank * n + i);
+                                        }))
+            << reduce_op_name(op) << " of " << n << " elements, rank " << rank;
       }
     }
     for (std::int64_t n : kCounts) {
       Tensor in = make(w * n, dt, [&](std::int64_t k) { return product_input(rank, k); });
       Tensor out = Tensor::empty({n}, dt);
       current_world().reduce_scatter(out, in, {.op = ReduceOp::Product})->wait();
-      EXPECT_EQ(values(out), expected(n, [&](std::int64_t i) {
-                  return product_closed_form(w, rank * n + i);
-                }));
+      EXPECT_EQ(values(out),
+                expected(n, [&](std::int64_t i) { return product_closed_form(w, rank * n + i); }));
     }
   });
 }
@@ -121,10 +126,12 @@ TEST_P(Collectives, AllToAllTransposesBlocks) {
       Tensor in = make(w * n, dtype(), [&](std::int64_t k) { return double(rank * w * n + k); });
       Tensor out = Tensor::empty({w * n}, dtype());
       current_world().all_to_all(out, in)->wait();
-      EXPECT_EQ(values(out), expected(w * n, [&](std::int64_t k) {
-                  const std::int64_t j = k / n, i = k % n;
-                  return double((j * w + rank) * n + i);
-                })) << n << " elements per block, rank " << rank;
+      EXPECT_EQ(values(out), expected(w * n,
+                                      [&](std::int64_t k) {
+                                        const std::int64_t j = k / n, i = k % n;
+                                        return double((j * w + rank) * n + i);
+                                      }))
+          << n << " elements per block, rank " << rank;
     }
   });
 }
@@ -207,7 +214,8 @@ TEST(SimCollectives, AllReduceGivesBitIdenticalResultsOnEveryRank) {
   // Inexact float sums: every rank must still combine in the same (rank) order.
   for (std::int64_t n : {7, 30001}) {
     auto results = sim::run(7, [&](int rank) {
-      Tensor t = make(n, DType::Float32, [&](std::int64_t i) { return 0.1 * (rank + 1) / (i + 3); });
+      Tensor t =
+          make(n, DType::Float32, [&](std::int64_t i) { return 0.1 * (rank + 1) / (i + 3); });
       current_world().all_reduce(t)->wait();
       return t;
     });
@@ -225,7 +233,8 @@ TEST(SimCollectives, BFloat16ReducesThroughFloat) {
       current_world().all_reduce(a, {.op = ReduceOp::Avg})->wait();
       EXPECT_EQ(values(a), expected(n, [](std::int64_t) { return 2.5; }));
       Tensor g = Tensor::empty({4 * n}, DType::BFloat16);
-      current_world().all_gather(g, make(n, DType::BFloat16, [&](std::int64_t) { return rank; }))
+      current_world()
+          .all_gather(g, make(n, DType::BFloat16, [&](std::int64_t) { return rank; }))
           ->wait();
       EXPECT_EQ(values(g), expected(4 * n, [&](std::int64_t k) { return double(k / n); }));
     }
@@ -237,9 +246,8 @@ TEST(SimCollectives, InPlaceAllGatherAndReduceScatter) {
   sim::run(w, [&](int rank) {
     for (std::int64_t n : {3, 9000}) {
       // all_gather whose input is this rank's block of the output.
-      Tensor out = make(w * n, DType::Float64, [&](std::int64_t k) {
-        return k / n == rank ? double(k) : -1.0;
-      });
+      Tensor out = make(w * n, DType::Float64,
+                        [&](std::int64_t k) { return k / n == rank ? double(k) : -1.0; });
       Tensor mine = out.narrow(0, rank * n, n);
       ASSERT_TRUE(mine.shares_storage_with(out));
       current_world().all_gather(out, mine)->wait();
@@ -266,7 +274,8 @@ TEST(SimCollectives, ManyAlternatingCallsKeepTheirData) {
       EXPECT_EQ(values(t),
                 expected(n, [&](std::int64_t i) { return w * (round + i) + w * (w - 1) / 2.0; }));
       Tensor g = Tensor::empty({w * 2}, DType::Int64);
-      comm.all_gather(g, make(2, DType::Int64, [&](std::int64_t i) { return round * 100 + rank * 2 + i; }))
+      comm.all_gather(
+              g, make(2, DType::Int64, [&](std::int64_t i) { return round * 100 + rank * 2 + i; }))
           ->wait();
       EXPECT_EQ(values(g), expected(w * 2, [&](std::int64_t k) { return round * 100.0 + k; }));
     }

@@ -15,19 +15,19 @@ TEST(CommDebugMode, CountsEveryCollectiveWithItsBytes) {
     Communicator& comm = current_world();
     CommDebugMode mode;
     Tensor f10 = zeros({10});
-    comm.all_reduce(f10, {.op = ReduceOp::Max})->wait();        // 40 bytes
+    comm.all_reduce(f10, {.op = ReduceOp::Max})->wait();  // 40 bytes
     Tensor gathered = zeros({12}, DType::Float64);
     comm.all_gather(gathered, zeros({3}, DType::Float64))->wait();  // output: 96 bytes
     Tensor rs = zeros({2});
-    comm.reduce_scatter(rs, zeros({8}))->wait();                    // input: 32 bytes
+    comm.reduce_scatter(rs, zeros({8}))->wait();  // input: 32 bytes
     Tensor a2a = zeros({8}, DType::Int64);
-    comm.all_to_all(a2a, zeros({8}, DType::Int64))->wait();        // 64 bytes
-    comm.broadcast(f10)->wait();                                    // 40 bytes
+    comm.all_to_all(a2a, zeros({8}, DType::Int64))->wait();  // 64 bytes
+    comm.broadcast(f10)->wait();                             // 40 bytes
     Tensor sc = zeros({5});
-    comm.scatter(sc, rank == 0 ? zeros({20}) : Tensor())->wait();   // input: 80 bytes
-    comm.all_reduce(f10)->wait();                                   // 40 bytes
-    comm.barrier()->wait();                                         // 0 bytes
-    if (rank == 0) comm.send(zeros({6}), 1)->wait();                // 24 bytes
+    comm.scatter(sc, rank == 0 ? zeros({20}) : Tensor())->wait();  // input: 80 bytes
+    comm.all_reduce(f10)->wait();                                  // 40 bytes
+    comm.barrier()->wait();                                        // 0 bytes
+    if (rank == 0) comm.send(zeros({6}), 1)->wait();               // 24 bytes
     if (rank == 1) {
       Tensor got = zeros({6});
       comm.recv(got, 0)->wait();
@@ -134,9 +134,11 @@ TEST(CommDebugMode, TablesListKindsCountsAndBytes) {
     EXPECT_THAT(table, HasSubstr("total          |     3 |           64"));
   });
   std::vector<std::map<CollectiveKind, std::int64_t>> counts = {
-      {{CollectiveKind::AllGather, 2}}, {{CollectiveKind::AllGather, 2}, {CollectiveKind::Send, 1}}};
+      {{CollectiveKind::AllGather, 2}},
+      {{CollectiveKind::AllGather, 2}, {CollectiveKind::Send, 1}}};
   std::vector<std::map<CollectiveKind, std::int64_t>> bytes = {
-      {{CollectiveKind::AllGather, 64}}, {{CollectiveKind::AllGather, 64}, {CollectiveKind::Send, 8}}};
+      {{CollectiveKind::AllGather, 64}},
+      {{CollectiveKind::AllGather, 64}, {CollectiveKind::Send, 8}}};
   const std::string table = format_rank_table(counts, bytes);
   EXPECT_THAT(table, HasSubstr("rank 0"));
   EXPECT_THAT(table, HasSubstr("rank 1"));

@@ -125,9 +125,8 @@ TEST(SimTimeout, MissingRankIsNamedQuickly) {
       return;
     }
     Tensor t = zeros({8});
-    EXPECT_EQ(error_of<CommTimeoutError>([&] {
-                current_world().all_reduce(t, {.timeout = 200ms})->wait();
-              }),
+    EXPECT_EQ(error_of<CommTimeoutError>(
+                  [&] { current_world().all_reduce(t, {.timeout = 200ms})->wait(); }),
               "all_reduce timed out after 200 ms in group [0, 1, 2, 3]: ranks [3] never arrived");
     // The group is broken for good: later calls fail at once with the same diagnosis.
     EXPECT_THAT(error_of<CommTimeoutError>([&] { current_world().barrier()->wait(); }),
@@ -164,9 +163,8 @@ TEST(SimTimeout, SubgroupTimeoutNamesGlobalRanks) {
     }
     if (rank != 1) return;
     Tensor out = zeros({4});
-    EXPECT_EQ(error_of<CommTimeoutError>([&] {
-                column->all_gather(out, zeros({2}), {.timeout = 100ms})->wait();
-              }),
+    EXPECT_EQ(error_of<CommTimeoutError>(
+                  [&] { column->all_gather(out, zeros({2}), {.timeout = 100ms})->wait(); }),
               "all_gather timed out after 100 ms in group [1, 4]: ranks [4] never arrived");
     done = true;
   });
@@ -256,9 +254,8 @@ TEST(SimPointToPoint, RecvTimesOut) {
       return;
     }
     Tensor t = zeros({3});
-    EXPECT_EQ(error_of<CommTimeoutError>([&] {
-                current_world().recv(t, 0, {.tag = 5, .timeout = 100ms})->wait();
-              }),
+    EXPECT_EQ(error_of<CommTimeoutError>(
+                  [&] { current_world().recv(t, 0, {.tag = 5, .timeout = 100ms})->wait(); }),
               "recv timed out after 100 ms in group [0, 1]: rank 0 (tag 5) never sent");
     done = true;
   });
@@ -336,8 +333,9 @@ TEST(SimArguments, EveryCollectiveChecksItsArguments) {
               "all_gather: output has 10 elements but needs 3 x 4 = 12 (input has 4) "
               "(group [0, 1, 2])");
     Tensor d12 = zeros({12}, DType::Float64);
-    EXPECT_EQ(error([&] { comm.all_gather(d12, f4); }),
-              "all_gather: output dtype float64 differs from input dtype float32 (group [0, 1, 2])");
+    EXPECT_EQ(
+        error([&] { comm.all_gather(d12, f4); }),
+        "all_gather: output dtype float64 differs from input dtype float32 (group [0, 1, 2])");
     EXPECT_EQ(error([&] { comm.reduce_scatter(f4, f10); }),
               "reduce_scatter: input has 10 elements but needs 3 x 4 = 12 (output has 4) "
               "(group [0, 1, 2])");

@@ -20,8 +20,7 @@ TEST(SimRun, ReturnsResultsInRankOrder) {
 
 TEST(SimRun, FunctionsWithoutARankUseTheCurrentWorld) {
   auto names = sim::run(3, [] {
-    return cat(current_world().rank(), "/", current_world().size(), " ",
-               current_world().backend());
+    return cat(current_world().rank(), "/", current_world().size(), " ", current_world().backend());
   });
   EXPECT_EQ(names, std::vector<std::string>({"0/3 sim", "1/3 sim", "2/3 sim"}));
 }

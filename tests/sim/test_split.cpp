@@ -21,7 +21,8 @@ std::vector<std::vector<int>> dim_groups(const Shape& shape, std::size_t d) {
   for (int r = 0; r < numel(shape); ++r) {
     if ((r / strides[d]) % shape[d] != 0) continue;  // r is the first of its group
     std::vector<int> group;
-    for (std::int64_t c = 0; c < shape[d]; ++c) group.push_back(static_cast<int>(r + c * strides[d]));
+    for (std::int64_t c = 0; c < shape[d]; ++c)
+      group.push_back(static_cast<int>(r + c * strides[d]));
     groups.push_back(group);
   }
   return groups;
@@ -139,10 +140,11 @@ TEST(SimSplit, GroupsRunConcurrentlyAndIndependently) {
     } else {
       for (int i = 0; i < 25; ++i) {
         Tensor out = Tensor::empty({3 * 2}, DType::Int64);
-        row->all_gather(out, make(2, DType::Int64, [&](std::int64_t k) { return rank * 10 + k + i; }))
+        row->all_gather(out,
+                        make(2, DType::Int64, [&](std::int64_t k) { return rank * 10 + k + i; }))
             ->wait();
-        EXPECT_EQ(values(out), std::vector<double>({30.0 + i, 31.0 + i, 40.0 + i, 41.0 + i,
-                                                    50.0 + i, 51.0 + i}));
+        EXPECT_EQ(values(out), std::vector<double>(
+                                   {30.0 + i, 31.0 + i, 40.0 + i, 41.0 + i, 50.0 + i, 51.0 + i}));
       }
     }
     auto column = current_world().subgroup(dim_groups({2, 3}, 0));
@@ -165,7 +167,9 @@ class CountingCommunicator final : public Communicator {
   Milliseconds default_timeout() const override { return inner_->default_timeout(); }
 
  protected:
-  WorkPtr do_all_reduce(Tensor& t, const AllReduceOptions& o) override { return inner_->all_reduce(t, o); }
+  WorkPtr do_all_reduce(Tensor& t, const AllReduceOptions& o) override {
+    return inner_->all_reduce(t, o);
+  }
   WorkPtr do_all_gather(Tensor& out, const Tensor& in, const AllGatherOptions& o) override {
     return inner_->all_gather(out, in, o);
   }
@@ -175,12 +179,18 @@ class CountingCommunicator final : public Communicator {
   WorkPtr do_all_to_all(Tensor& out, const Tensor& in, const AllToAllOptions& o) override {
     return inner_->all_to_all(out, in, o);
   }
-  WorkPtr do_broadcast(Tensor& t, const BroadcastOptions& o) override { return inner_->broadcast(t, o); }
+  WorkPtr do_broadcast(Tensor& t, const BroadcastOptions& o) override {
+    return inner_->broadcast(t, o);
+  }
   WorkPtr do_scatter(Tensor& out, const Tensor& in, const ScatterOptions& o) override {
     return inner_->scatter(out, in, o);
   }
-  WorkPtr do_send(const Tensor& t, int dst, const PointToPointOptions& o) override { return inner_->send(t, dst, o); }
-  WorkPtr do_recv(Tensor& t, int src, const PointToPointOptions& o) override { return inner_->recv(t, src, o); }
+  WorkPtr do_send(const Tensor& t, int dst, const PointToPointOptions& o) override {
+    return inner_->send(t, dst, o);
+  }
+  WorkPtr do_recv(Tensor& t, int src, const PointToPointOptions& o) override {
+    return inner_->recv(t, src, o);
+  }
   WorkPtr do_barrier(const BarrierOptions& o) override { return inner_->barrier(o); }
   std::shared_ptr<Communicator> do_split(int color, int key) override {
     ++splits;
@@ -223,11 +233,17 @@ TEST(SimSubgroup, RanksOutsideThePartitionGetNull) {
 TEST(SimSubgroup, RejectsABadPartition) {
   sim::run(4, [](int) {
     Communicator& world = current_world();
-    EXPECT_EQ(error_of<std::invalid_argument>([&] { world.subgroup({{0, 1}, {2, 4}}); }),
+    EXPECT_EQ(error_of<std::invalid_argument>([&] {
+                world.subgroup({{0, 1}, {2, 4}});
+              }),
               "subgroup: rank 4 is out of range for a group of size 4 (group [0, 1, 2, 3])");
-    EXPECT_EQ(error_of<std::invalid_argument>([&] { world.subgroup({{0, 1}, {1, 2}}); }),
+    EXPECT_EQ(error_of<std::invalid_argument>([&] {
+                world.subgroup({{0, 1}, {1, 2}});
+              }),
               "subgroup: rank 1 appears more than once in the partition (group [0, 1, 2, 3])");
-    EXPECT_EQ(error_of<std::invalid_argument>([&] { world.subgroup({{0, 1}, {}}); }),
+    EXPECT_EQ(error_of<std::invalid_argument>([&] {
+                world.subgroup({{0, 1}, {}});
+              }),
               "subgroup: group 1 of the partition is empty (group [0, 1, 2, 3])");
     // Nothing was split: the world still works.
     world.barrier()->wait();
