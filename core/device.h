@@ -1,6 +1,7 @@
 #pragma once
 // Devices and their allocators. Every tensor's storage comes from the allocator registered for
-// its device type, so a CUDA allocator can be plugged in later without touching Tensor.
+// its device type, so a CUDA allocator can be plugged in later without touching Tensor. Looking an
+// allocator up takes no lock: rank threads allocate thousands of tensors per step.
 #include <cstddef>
 #include <string>
 
@@ -30,7 +31,32 @@ class Allocator {
 Allocator& allocator_for(DeviceType type);
 // Registers (or replaces) the allocator of a device type; the allocator must outlive all tensors.
 void register_allocator(DeviceType type, Allocator* allocator);
-// Bytes currently held by tensors through the CPU allocator (for leak checks in tests).
+// Bytes currently held by tensors through the CPU allocator (for leak checks in tests): the
+// requested sizes of the live blocks, whether or not the cache is on.
 std::size_t cpu_bytes_in_use();
+
+// ---- The CPU cache ----
+// The built-in CPU allocator caches freed blocks in size-class free lists (core/caching_allocator.h)
+// and hands them to the next request of the same class, up to a cap on cached bytes; blocks freed
+// beyond the cap go back to the system. The cap defaults to 1 GiB or a quarter of physical memory,
+// whichever is smaller.
+//
+// TENSORPAR_CPU_CACHE=0 in the environment turns the cache off: every block then comes straight
+// from aligned_alloc and goes straight back to free, so valgrind and ASan see each tensor's own
+// allocation. The variable is read once, on the first use of an allocator.
+
+// Bytes held in the free lists, ready for reuse (class sizes, not requested sizes).
+std::size_t cpu_bytes_cached();
+// Frees every cached block; returns the bytes freed.
+std::size_t release_cpu_cache();
+std::size_t cpu_cache_limit();
+// Sets the cap on cached bytes, freeing cached blocks at once if the cache holds more.
+void set_cpu_cache_limit(std::size_t bytes);
+// Whether the registered CPU allocator is the caching one.
+bool cpu_cache_enabled();
+// Registers the caching (true) or the uncached (false) built-in CPU allocator, overriding
+// TENSORPAR_CPU_CACHE; turning the cache off also releases it. Tensors keep the allocator that
+// made them, so the switch is safe while tensors are alive.
+void set_cpu_cache_enabled(bool enabled);
 
 }  // namespace tensorpar

@@ -32,30 +32,47 @@ struct FromLocalOptions {
   std::optional<Shape> shape;
 };
 
-class DTensor {
+// What a distributed TensorImpl holds (tensor.h): this rank's local tensor and the spec.
+struct DistributedPart {
+  Tensor local;
+  std::shared_ptr<const DTensorSpec> spec;
+};
+
+// A DTensor is a Tensor (is_distributed() is true), so it flows through every op, module and
+// optimizer; this class adds the DTensor API. Ops on DTensors follow per-op sharding rules
+// (ops/sharding.h) and are recorded by autograd like any other op; their gradients are DTensors.
+class DTensor : public Tensor {
  public:
   DTensor() = default;
-  // Wraps a local tensor under a spec, trusting that they agree (no checks, no communication).
+  // Wraps a local tensor under a spec, trusting that they agree (no checks, no communication,
+  // not recorded by autograd).
   DTensor(Tensor local, std::shared_ptr<const DTensorSpec> spec);
+  // A Tensor that is distributed; "expected a DTensor" otherwise.
+  explicit DTensor(const Tensor& tensor);
 
   // Placements default to all-Replicate; negative Shard dims are normalised. No communication
-  // unless options.run_check.
+  // unless options.run_check. Differentiable: the gradient is redistributed to `placements`
+  // (a Partial one read as Replicate) and handed to `local`. That is where ColwiseParallel's
+  // backward all_reduce comes from.
   static DTensor from_local(const Tensor& local, const DeviceMesh& mesh,
                             const Placements& placements = {},
                             const FromLocalOptions& options = {});
 
-  bool defined() const { return spec_ != nullptr; }
-  // The local tensor itself (shared, not copied).
-  const Tensor& to_local() const;
-  // The whole tensor on every rank: redistribute to all-Replicate, then the local tensor.
-  Tensor full_tensor() const;
+  // This rank's local tensor. Differentiable without communication: the gradient coming back is
+  // wrapped as a DTensor with `grad_placements` (default: this DTensor's placements). Under
+  // no-grad (or when nothing requires grad) it is the local tensor itself, shared.
+  Tensor to_local(const std::optional<Placements>& grad_placements = std::nullopt) const;
+  // The whole tensor on every rank: redistribute to all-Replicate, then to_local(grad_placements).
+  Tensor full_tensor(const std::optional<Placements>& grad_placements = std::nullopt) const;
   // The same global tensor under other placements (see redistribute.h). A Partial target is only
   // accepted where it equals the current placement; the mesh must be this DTensor's mesh.
+  // Differentiable: the gradient goes from `placements` back to the current placements, a
+  // Partial one read as Replicate.
   DTensor redistribute(const Placements& placements) const;
   DTensor redistribute(const DeviceMesh& mesh, const Placements& placements) const;
 
   const DTensorSpec& spec() const;
-  const std::shared_ptr<const DTensorSpec>& spec_ptr() const { return spec_; }
+  const std::shared_ptr<const DTensorSpec>& spec_ptr() const;
   const DeviceMesh& device_mesh() const { return spec().mesh; }
   const Placements& placements() const { return spec().placements; }
   // The global shape.
@@ -67,9 +84,18 @@ class DTensor {
   std::string str() const;
 
  private:
-  Tensor local_;
-  std::shared_ptr<const DTensorSpec> spec_;
+  const DistributedPart& part() const;
 };
+
+// redistribute() without the user-facing Partial check: R -> P targets are allowed (the
+// partitioned value). Sharding rules use it; recorded by autograd like redistribute().
+DTensor redistribute_internal(const DTensor& x, const Placements& placements);
+
+// The sum of two gradients of one DTensor (autograd.h's accumulate_grads). Per mesh dim: equal
+// placements add locally; a Partial beside anything else stays Partial (the other addend is
+// partitioned); a Shard beside a Replicate stays Shard (the replica is chunked locally); two
+// different Shard dims meet at the first addend's (all_to_all).
+DTensor accumulate_dtensor_grads(const DTensor& a, const DTensor& b);
 
 // Distributes `tensor` (the same shape on every rank) over the mesh, mesh dim by mesh dim:
 // Shard scatters from `src_data_rank`, Replicate broadcasts from it, Partial broadcasts and

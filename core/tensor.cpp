@@ -6,6 +6,8 @@
 #include <cstring>
 #include <limits>
 
+#include "core/autograd.h"
+#include "core/dtensor.h"
 #include "core/error.h"
 
 namespace tensorpar {
@@ -92,6 +94,13 @@ Storage::~Storage() { allocator_->deallocate(data_, nbytes_); }
 
 const TensorImpl& Tensor::checked() const { return checked("Tensor"); }
 
+const TensorImpl& Tensor::dense(const char* what) const {
+  const TensorImpl& impl = checked(what);
+  check_arg(impl.dist == nullptr, what, ": not available on a DTensor (global shape ",
+            shape_text(impl.shape), "); use to_local() for this rank's shard");
+  return impl;
+}
+
 const TensorImpl& Tensor::checked(const char* what) const {
   check_arg(impl_ != nullptr, what, ": the tensor is undefined");
   return *impl_;
@@ -121,12 +130,18 @@ std::int64_t Tensor::numel() const { return tensorpar::numel(checked("Tensor::nu
 
 DType Tensor::dtype() const { return checked("Tensor::dtype").dtype; }
 
-Device Tensor::device() const { return checked("Tensor::device").storage->device(); }
+Device Tensor::device() const {
+  const TensorImpl& impl = checked("Tensor::device");
+  return impl.storage ? impl.storage->device() : impl.dist->local.device();
+}
 
 std::size_t Tensor::nbytes() const { return std::size_t(numel()) * dtype_size(dtype()); }
 
 void* Tensor::data_ptr() {
   const TensorImpl& impl = checked("Tensor::data_ptr");
+  check_arg(impl.storage != nullptr,
+            "Tensor::data_ptr: a DTensor has no single buffer; use to_local() for this rank's "
+            "shard or full_tensor() for the whole tensor");
   return static_cast<char*>(impl.storage->data()) +
          impl.offset * std::int64_t(dtype_size(impl.dtype));
 }
@@ -163,13 +178,19 @@ double Tensor::item() const {
   return value;
 }
 
+bool Tensor::is_distributed() const { return impl_ != nullptr && impl_->dist != nullptr; }
+
 bool Tensor::shares_storage_with(const Tensor& other) const {
-  return defined() && other.defined() && impl_->storage == other.impl_->storage;
+  return defined() && other.defined() && impl_->storage != nullptr &&
+         impl_->storage == other.impl_->storage;
 }
 
 // ---- views ----
 
 Tensor Tensor::reshape(const Shape& new_shape) const {
+  if (is_distributed() || (requires_grad() && GradMode::is_enabled())) {
+    return tensorpar::reshape(*this, new_shape);
+  }
   const TensorImpl& impl = checked("Tensor::reshape");
   Shape shape = new_shape;
   std::int64_t inferred = -1;
@@ -193,6 +214,7 @@ Tensor Tensor::reshape(const Shape& new_shape) const {
   check_arg(tensorpar::numel(shape) == n, "Tensor::reshape: shape ", shape_text(new_shape),
             " is invalid for a tensor of ", n, " elements");
   auto view = std::make_shared<TensorImpl>(impl);
+  view->autograd = nullptr;  // a view made here is not recorded by autograd
   view->shape = std::move(shape);
   return Tensor(std::move(view));
 }
@@ -200,7 +222,7 @@ Tensor Tensor::reshape(const Shape& new_shape) const {
 // A view when the selected elements are one contiguous run of storage (every dim before `dim`
 // has extent 1, or the whole dim is selected, or nothing is selected); otherwise a fresh copy.
 Tensor Tensor::narrow(std::int64_t dim, std::int64_t start, std::int64_t length) const {
-  const TensorImpl& impl = checked("narrow");
+  const TensorImpl& impl = dense("narrow");
   const std::int64_t d = normalize_dim(dim, std::int64_t(impl.shape.size()), "narrow");
   const std::int64_t extent = impl.shape[std::size_t(d)];
   check_arg(start >= 0, "narrow: start ", start, " is negative");
@@ -213,6 +235,7 @@ Tensor Tensor::narrow(std::int64_t dim, std::int64_t start, std::int64_t length)
   shape[std::size_t(d)] = length;
   if (outer == 1 || length == extent || tensorpar::numel(shape) == 0) {
     auto view = std::make_shared<TensorImpl>(impl);
+  view->autograd = nullptr;  // a view made here is not recorded by autograd
     view->shape = std::move(shape);
     if (outer == 1) view->offset += start * inner;
     if (tensorpar::numel(view->shape) == 0) view->offset = impl.offset;
@@ -232,7 +255,7 @@ Tensor Tensor::narrow(std::int64_t dim, std::int64_t start, std::int64_t length)
 
 // A dim of size 0 gives `chunks` empty tensors, as torch.chunk does.
 std::vector<Tensor> Tensor::chunk(std::int64_t chunks, std::int64_t dim) const {
-  const TensorImpl& impl = checked("chunk");
+  const TensorImpl& impl = dense("chunk");
   check_arg(chunks > 0, "chunk: chunks ", chunks, " must be positive");
   const std::int64_t d = normalize_dim(dim, std::int64_t(impl.shape.size()), "chunk");
   const std::int64_t extent = impl.shape[std::size_t(d)];
@@ -251,6 +274,9 @@ std::vector<Tensor> Tensor::chunk(std::int64_t chunks, std::int64_t dim) const {
 // ---- copies ----
 
 Tensor Tensor::clone() const {
+  if (is_distributed() || (requires_grad() && GradMode::is_enabled())) {
+    return tensorpar::clone(*this);
+  }
   const TensorImpl& impl = checked("clone");
   check_cpu(*this, "clone");
   Tensor out = empty(impl.shape, impl.dtype, device());
@@ -259,6 +285,9 @@ Tensor Tensor::clone() const {
 }
 
 Tensor Tensor::to(DType dtype) const {
+  if (is_distributed() || (requires_grad() && GradMode::is_enabled())) {
+    return tensorpar::to_dtype(*this, dtype);
+  }
   const TensorImpl& impl = checked("to");
   if (impl.dtype == dtype) return *this;
   check_cpu(*this, "to");
@@ -268,7 +297,7 @@ Tensor Tensor::to(DType dtype) const {
 }
 
 Tensor& Tensor::copy_(const Tensor& src) {
-  const TensorImpl& impl = checked("copy_");
+  const TensorImpl& impl = dense("copy_");
   src.checked("copy_ (src)");
   check_arg(impl.shape == src.shape(), "copy_: src shape ", shape_text(src.shape()),
             " does not match destination shape ", shape_text(impl.shape));
@@ -281,7 +310,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
 }
 
 Tensor& Tensor::narrow_assign_(std::int64_t dim, std::int64_t start, const Tensor& src) {
-  const TensorImpl& impl = checked("narrow_assign_");
+  const TensorImpl& impl = dense("narrow_assign_");
   src.checked("narrow_assign_ (src)");
   const std::int64_t ndim = std::int64_t(impl.shape.size());
   const std::int64_t d = normalize_dim(dim, ndim, "narrow_assign_");
@@ -314,7 +343,7 @@ Tensor& Tensor::narrow_assign_(std::int64_t dim, std::int64_t start, const Tenso
 }
 
 Tensor& Tensor::fill_(double value) {
-  const TensorImpl& impl = checked("fill_");
+  const TensorImpl& impl = dense("fill_");
   check_cpu(*this, "fill_");
   visit_dtype(impl.dtype, [&]<class T>() {
     const T v = convert<T>(value, "fill_");

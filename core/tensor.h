@@ -24,6 +24,10 @@
 namespace tensorpar {
 
 class Generator;
+struct AutogradMeta;
+struct DTensorSpec;
+class Tensor;
+class Node;
 
 // Raw memory from a device allocator, shared by every tensor viewing it.
 class Storage {
@@ -45,12 +49,20 @@ class Storage {
   Allocator* allocator_ = nullptr;
 };
 
-// The state behind a Tensor handle. Later layers (autograd) add their metadata here.
+struct DistributedPart;
+
+// The state behind a Tensor handle.
+//
+// A dense tensor owns (a view of) storage. A distributed tensor (a DTensor, dtensor.h) has no
+// storage of its own: `dist` holds this rank's local tensor and the spec, and `shape`/`dtype`
+// are the global ones. Autograd state (autograd.h) is allocated on first use.
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
   std::int64_t offset = 0;  // in elements, into storage
   Shape shape;
   DType dtype = DType::Float32;
+  std::shared_ptr<const DistributedPart> dist;
+  std::shared_ptr<AutogradMeta> autograd;
 };
 
 class Tensor {
@@ -83,6 +95,7 @@ class Tensor {
   double item() const;
 
   // The same data with another shape of equal numel; one extent may be -1 (inferred).
+  // Recorded by autograd (and sharding-aware on a DTensor) like tensorpar::reshape.
   Tensor reshape(const Shape& shape) const;
   // Elements [start, start + length) along `dim` (see the header comment on views).
   Tensor narrow(std::int64_t dim, std::int64_t start, std::int64_t length) const;
@@ -105,6 +118,26 @@ class Tensor {
   Tensor& mul_(double scalar);
   Tensor& div_(double scalar);
 
+  // ---- autograd (autograd.h) ----
+  bool requires_grad() const;
+  // Marks a leaf as needing gradients: "requires_grad_: only leaf tensors can change
+  // requires_grad" for results of recorded ops.
+  Tensor& requires_grad_(bool requires_grad = true);
+  // The gradient accumulated by backward() for a leaf (undefined before the first backward).
+  // A DTensor's gradient is a DTensor with its own placements, which may be Partial.
+  Tensor grad() const;
+  void set_grad(const Tensor& grad);
+  // The node that produced this tensor; null for leaves.
+  std::shared_ptr<Node> grad_fn() const;
+  bool is_leaf() const { return grad_fn() == nullptr; }
+  // The same data, cut off from the graph (shares storage; requires_grad false).
+  Tensor detach() const;
+  // Reverse-mode differentiation from this tensor: `grad` defaults to 1 for a one-element tensor.
+  void backward(const Tensor& grad = Tensor(), bool retain_graph = false) const;
+
+  // True for a DTensor (dtensor.h): then shape() is global and data_ptr() is unavailable.
+  bool is_distributed() const;
+
   // True when both handles share storage (views of one another, or the same tensor).
   bool shares_storage_with(const Tensor& other) const;
   // Python-like printing: tensor([[0., 1.], [2., 3.]], dtype=float32)
@@ -116,6 +149,8 @@ class Tensor {
   const TensorImpl& checked() const;
   // The impl, or std::invalid_argument "<what>: the tensor is undefined".
   const TensorImpl& checked(const char* what) const;
+  // checked(), and not a DTensor: "<what>: not available on a DTensor ...".
+  const TensorImpl& dense(const char* what) const;
   std::shared_ptr<TensorImpl> impl_;
 };
 
@@ -146,36 +181,6 @@ Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::Float32);
 // Concatenation along `dim`; all other extents and dtypes must match.
 Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim = 0);
 
-// ---- element-wise (same shapes; broadcasting arrives with the autograd ops) ----
-Tensor add(const Tensor& a, const Tensor& b);
-Tensor sub(const Tensor& a, const Tensor& b);
-Tensor mul(const Tensor& a, const Tensor& b);
-Tensor div(const Tensor& a, const Tensor& b);
-Tensor add(const Tensor& a, double s);
-Tensor sub(const Tensor& a, double s);
-Tensor mul(const Tensor& a, double s);
-Tensor div(const Tensor& a, double s);
-inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
-inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
-inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
-inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
-inline Tensor operator+(const Tensor& a, double s) { return add(a, s); }
-inline Tensor operator-(const Tensor& a, double s) { return sub(a, s); }
-inline Tensor operator*(const Tensor& a, double s) { return mul(a, s); }
-inline Tensor operator/(const Tensor& a, double s) { return div(a, s); }
-
-// ---- reductions ----
-// Over all elements: a 0-d tensor of the input's dtype.
-Tensor sum(const Tensor& t);
-Tensor max(const Tensor& t);  // throws on an empty tensor
-Tensor min(const Tensor& t);  // throws on an empty tensor
-Tensor prod(const Tensor& t);
-// Along one dim.
-Tensor sum(const Tensor& t, std::int64_t dim, bool keepdim = false);
-Tensor max(const Tensor& t, std::int64_t dim, bool keepdim = false);
-Tensor min(const Tensor& t, std::int64_t dim, bool keepdim = false);
-Tensor prod(const Tensor& t, std::int64_t dim, bool keepdim = false);
-
 // ---- comparisons ----
 // Same shape, same dtype and identical values.
 bool equal(const Tensor& a, const Tensor& b);
@@ -185,3 +190,6 @@ bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol 
 double max_abs_diff(const Tensor& a, const Tensor& b);
 
 }  // namespace tensorpar
+
+// The differentiable operations (arithmetic, reductions, nn functions) on Tensors and DTensors.
+#include "core/ops.h"

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 
+#include "core/dense_ops.h"
 #include "core/eigen_kernels.h"
 
 namespace tensorpar {
@@ -172,6 +173,7 @@ Tensor& Tensor::div_(double s) {
 
 // ---- element-wise ----
 
+namespace dense {
 Tensor add(const Tensor& a, const Tensor& b) { return binary(a, b, Op::Add); }
 Tensor sub(const Tensor& a, const Tensor& b) { return binary(a, b, Op::Sub); }
 Tensor mul(const Tensor& a, const Tensor& b) { return binary(a, b, Op::Mul); }
@@ -180,6 +182,7 @@ Tensor add(const Tensor& a, double s) { return scalar(a, s, Op::Add); }
 Tensor sub(const Tensor& a, double s) { return scalar(a, s, Op::Sub); }
 Tensor mul(const Tensor& a, double s) { return scalar(a, s, Op::Mul); }
 Tensor div(const Tensor& a, double s) { return scalar(a, s, Op::Div); }
+}  // namespace dense
 
 // ---- cat ----
 

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/dense_ops.h"
 #include "core/eigen_kernels.h"
 
 namespace tensorpar {
@@ -159,6 +160,7 @@ Tensor reduce(const Tensor& t, std::int64_t dim, bool keepdim, Reduce r) {
 
 }  // namespace
 
+namespace dense {
 Tensor sum(const Tensor& t) { return reduce(t, Reduce::Sum); }
 Tensor max(const Tensor& t) { return reduce(t, Reduce::Max); }
 Tensor min(const Tensor& t) { return reduce(t, Reduce::Min); }
@@ -175,6 +177,8 @@ Tensor min(const Tensor& t, std::int64_t dim, bool keepdim) {
 Tensor prod(const Tensor& t, std::int64_t dim, bool keepdim) {
   return reduce(t, dim, keepdim, Reduce::Prod);
 }
+
+}  // namespace dense
 
 // ---- comparisons ----
 

@@ -1,0 +1,16 @@
+#pragma once
+// Pieces of scaled dot-product attention that are not matmuls.
+#include "core/tensor.h"
+
+namespace tensorpar::kernels {
+
+// In place: entries of scores (..., Sq, Sk) whose key index j exceeds the query index i become
+// -inf (is_causal of torch's scaled_dot_product_attention, aligned top-left). For Sq = 2, Sk = 3:
+//
+//   [[a, b, c],      [[a, -inf, -inf],
+//    [d, e, f]]  ->   [d, e,    -inf]]
+//
+// scores must have at least 2 dims and be Float32 or Float64.
+void causal_mask_(Tensor& scores);
+
+}  // namespace tensorpar::kernels

@@ -1,0 +1,114 @@
+// Softmax family over one dim. The tensor is viewed as [outer, n, inner] around `dim`; each outer
+// slab is an (n, inner) row-major Eigen block whose columns are the vectors being normalised
+// (inner == 1 is the common last-dim case: one column of contiguous elements).
+#include "core/kernels/softmax.h"
+
+#include "core/eigen_kernels.h"
+
+namespace tensorpar::kernels {
+
+namespace {
+
+template <class T>
+using Block = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+template <class T>
+using CBlock = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+template <class T>
+using Row = Eigen::Array<T, 1, Eigen::Dynamic>;
+
+template <class F>
+void visit_float(DType dtype, const char* what, F&& fn) {
+  if (dtype == DType::Float32) return fn.template operator()<float>();
+  if (dtype == DType::Float64) return fn.template operator()<double>();
+  check_arg(false, what, ": dtype ", dtype_name(dtype), " is not supported");
+}
+
+// shape viewed as [outer, n, inner] around dim; a 0-d tensor is [1, 1, 1] (dim 0 or -1).
+struct DimView {
+  std::int64_t outer = 1, n = 1, inner = 1;
+};
+
+DimView view_around(const Shape& shape, std::int64_t dim, const char* what) {
+  const auto ndim = std::int64_t(shape.size());
+  const std::int64_t d = normalize_dim(dim, ndim == 0 ? 1 : ndim, what);
+  DimView v;
+  if (ndim == 0) return v;
+  v.n = shape[std::size_t(d)];
+  for (std::int64_t k = 0; k < d; ++k) v.outer *= shape[std::size_t(k)];
+  for (std::int64_t k = d + 1; k < ndim; ++k) v.inner *= shape[std::size_t(k)];
+  return v;
+}
+
+// Calls fn(in, out, ...) on the (n, inner) blocks of every outer slab, after the checks.
+Tensor forward(const Tensor& x, std::int64_t dim, const char* what, bool log) {
+  require(x, what, "input");
+  const DimView v = view_around(x.shape(), dim, what);
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  visit_float(x.dtype(), what, [&]<class T>() {
+    if (x.numel() == 0) return;
+    const T* src = x.data<T>();
+    T* dst = y.data<T>();
+    const std::int64_t slab = v.n * v.inner;
+    for (std::int64_t o = 0; o < v.outer; ++o) {
+      CBlock<T> in(src + o * slab, v.n, v.inner);
+      Block<T> out(dst + o * slab, v.n, v.inner);
+      const Row<T> max = in.colwise().maxCoeff();
+      out = in.rowwise() - max;
+      if (log) {
+        const Row<T> lse = out.exp().colwise().sum().log();
+        out.rowwise() -= lse;
+      } else {
+        out = out.exp();
+        const Row<T> total = out.colwise().sum();
+        out.rowwise() /= total;
+      }
+    }
+  });
+  return y;
+}
+
+Tensor backward(const Tensor& grad, const Tensor& y, std::int64_t dim, const char* what, bool log) {
+  require(grad, what, "grad");
+  require(y, what, "output");
+  check_arg(grad.shape() == y.shape(), what, ": grad shape ", shape_text(grad.shape()),
+            " does not match output shape ", shape_text(y.shape()));
+  check_arg(grad.dtype() == y.dtype(), what, ": grad dtype ", dtype_name(grad.dtype()),
+            " does not match output dtype ", dtype_name(y.dtype()));
+  const DimView v = view_around(y.shape(), dim, what);
+  Tensor dx = Tensor::empty(y.shape(), y.dtype());
+  visit_float(y.dtype(), what, [&]<class T>() {
+    if (y.numel() == 0) return;
+    const std::int64_t slab = v.n * v.inner;
+    for (std::int64_t o = 0; o < v.outer; ++o) {
+      CBlock<T> g(grad.data<T>() + o * slab, v.n, v.inner);
+      CBlock<T> out(y.data<T>() + o * slab, v.n, v.inner);
+      Block<T> in(dx.data<T>() + o * slab, v.n, v.inner);
+      if (log) {
+        const Row<T> total = g.colwise().sum();
+        in = g - out.exp().rowwise() * total;
+      } else {
+        const Row<T> dot = (g * out).colwise().sum();
+        in = out * (g.rowwise() - dot);
+      }
+    }
+  });
+  return dx;
+}
+
+}  // namespace
+
+Tensor softmax(const Tensor& x, std::int64_t dim) { return forward(x, dim, "softmax", false); }
+
+Tensor log_softmax(const Tensor& x, std::int64_t dim) {
+  return forward(x, dim, "log_softmax", true);
+}
+
+Tensor softmax_backward(const Tensor& grad, const Tensor& y, std::int64_t dim) {
+  return backward(grad, y, dim, "softmax_backward", false);
+}
+
+Tensor log_softmax_backward(const Tensor& grad, const Tensor& y, std::int64_t dim) {
+  return backward(grad, y, dim, "log_softmax_backward", true);
+}
+
+}  // namespace tensorpar::kernels

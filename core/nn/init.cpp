@@ -1,0 +1,39 @@
+#include "core/nn/init.h"
+
+#include "core/error.h"
+
+namespace tensorpar::nn::init {
+
+namespace {
+
+// x <- a + b * x, element-wise on a fresh dense float tensor.
+Tensor affine_(Tensor t, double a, double b, const char* what) {
+  check_arg(t.dtype() == DType::Float32 || t.dtype() == DType::Float64, what,
+            ": dtype must be float32 or float64, got ", dtype_name(t.dtype()));
+  visit_dtype(t.dtype(), [&]<class T>() {
+    if constexpr (std::is_floating_point_v<T>) {
+      T* x = t.data<T>();
+      const std::int64_t n = t.numel();
+      for (std::int64_t i = 0; i < n; ++i) x[i] = static_cast<T>(a + b * x[i]);
+    }
+  });
+  return t.requires_grad_(true);
+}
+
+}  // namespace
+
+Tensor uniform(const Shape& shape, double low, double high, Generator& gen, DType dtype) {
+  check_arg(low <= high, "init::uniform: low ", low, " exceeds high ", high);
+  return affine_(rand(shape, gen, dtype), low, high - low, "init::uniform");
+}
+
+Tensor normal(const Shape& shape, double mean, double std, Generator& gen, DType dtype) {
+  check_arg(std >= 0, "init::normal: std must be non-negative, got ", std);
+  return affine_(randn(shape, gen, dtype), mean, std, "init::normal");
+}
+
+Tensor constant(const Shape& shape, double value, DType dtype) {
+  return full(shape, value, dtype).requires_grad_(true);
+}
+
+}  // namespace tensorpar::nn::init
