@@ -115,7 +115,7 @@ void for_each_run(const Walk<N>& walk, Run&& run) {
   }
 }
 
-// Raised when `shape` is not what broadcasting `from` against it gives.
+// Throws unless `from` broadcasts to exactly `to` (numpy rules; `to` may only add leading dims).
 void require_broadcastable(const Shape& from, const Shape& to, const char* what) {
   bool ok = from.size() <= to.size();
   for (std::size_t k = 0; ok && k < from.size(); ++k) {

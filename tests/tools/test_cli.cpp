@@ -84,4 +84,25 @@ TEST(Cli, UnknownCommandExitsTwo) {
   EXPECT_THAT(r.out, HasSubstr("unknown command 'frobnicate'"));
 }
 
+TEST(CliCheck, JsonListsEveryMatchingOpWithItsResults) {
+  const Result r = run_cli("check --op softmax --json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, ::testing::HasSubstr("\"op\":\"softmax\""));
+  EXPECT_THAT(r.out, ::testing::HasSubstr("\"op\":\"log_softmax\""));
+  EXPECT_THAT(r.out, ::testing::HasSubstr("\"rule_failures\":0"));
+  EXPECT_THAT(r.out, ::testing::HasSubstr("\"gradcheck_max_rel_err\":"));
+  EXPECT_THAT(r.out, ::testing::HasSubstr("\"ok\":true"));
+}
+
+TEST(CliCheck, TableAndUnknownOp) {
+  const Result table = run_cli("check --op linear");
+  EXPECT_EQ(table.exit_code, 0) << table.out;
+  EXPECT_THAT(table.out, ::testing::HasSubstr("linear_3d"));
+  EXPECT_THAT(table.out, ::testing::HasSubstr("all checks passed"));
+  const Result bad = run_cli("check --op no_such_op");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.out, ::testing::HasSubstr("no op matches --op 'no_such_op'"));
+}
+
+
 }  // namespace

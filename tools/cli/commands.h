@@ -17,4 +17,8 @@ struct Command {
 int run_redistribute(const std::vector<std::string>& args);
 extern const char* const kRedistributeUsage;
 
+// Gradient checks and the sharding-rule matrix of every op (sim/op_check.h).
+int run_check(const std::vector<std::string>& args);
+extern const char* const kCheckUsage;
+
 }  // namespace tensorpar::cli

@@ -13,6 +13,8 @@ namespace {
 const Command kCommands[] = {
     {"redistribute", "run a DTensor redistribute on the simulated backend and explain it",
      kRedistributeUsage, run_redistribute},
+    {"check", "gradient checks and the sharding-rule matrix of every op on the simulated backend",
+     kCheckUsage, run_check},
 };
 
 void print_usage(std::ostream& os) {
