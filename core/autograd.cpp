@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/comm_debug_mode.h"
 #include "core/dtensor.h"
 #include "core/error.h"
 #include "core/kernels/elementwise.h"
@@ -159,6 +160,7 @@ void collect_next_edges(Node& node, const std::vector<Tensor>& inputs) {
 
 void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,
               bool retain_graph) {
+  CommPhaseScope phase(CommPhase::Backward);
   check_arg(grads.empty() || grads.size() == roots.size(), "backward: got ", grads.size(),
             " gradients for ", roots.size(), " tensors");
   struct Pending {

@@ -10,15 +10,36 @@ namespace tensorpar {
 namespace {
 // The innermost active mode of this thread; each mode links to the one it shadows.
 thread_local CommDebugMode* innermost = nullptr;
+thread_local CommPhase t_phase = CommPhase::Forward;
+thread_local const std::string* t_module = nullptr;
 }  // namespace
+
+const char* phase_name(CommPhase phase) {
+  switch (phase) {
+    case CommPhase::Forward: return "forward";
+    case CommPhase::Backward: return "backward";
+    case CommPhase::Optimizer: return "optimizer";
+  }
+  return "?";
+}
+
+CommPhaseScope::CommPhaseScope(CommPhase phase) : previous_(t_phase) { t_phase = phase; }
+CommPhaseScope::~CommPhaseScope() { t_phase = previous_; }
+CommPhase current_comm_phase() { return t_phase; }
+
+CommModuleScope::CommModuleScope(const std::string& fqn) : previous_(t_module) { t_module = &fqn; }
+CommModuleScope::~CommModuleScope() { t_module = previous_; }
 
 CommDebugMode::CommDebugMode() : previous_(innermost) { innermost = this; }
 
 CommDebugMode::~CommDebugMode() { innermost = previous_; }
 
 void CommDebugMode::record(const CollectiveRecord& record) {
+  CollectiveRecord tagged = record;
+  tagged.phase = t_phase;
+  if (t_module != nullptr) tagged.module = *t_module;
   for (CommDebugMode* mode = innermost; mode != nullptr; mode = mode->previous_) {
-    mode->records_.push_back(record);
+    mode->records_.push_back(tagged);
   }
 }
 
@@ -52,6 +73,34 @@ std::map<CollectiveKind, std::int64_t> CommDebugMode::counts() const {
 std::map<std::string, std::int64_t> CommDebugMode::counts_by_name() const {
   std::map<std::string, std::int64_t> result;
   for (const auto& r : records_) ++result[std::string(collective_name(r.kind))];
+  return result;
+}
+
+std::map<std::string, std::int64_t> CommDebugMode::counts_by_name(CommPhase phase) const {
+  std::map<std::string, std::int64_t> result;
+  for (const auto& r : records_) {
+    if (r.phase == phase) ++result[std::string(collective_name(r.kind))];
+  }
+  return result;
+}
+
+std::int64_t CommDebugMode::count(CommPhase phase) const {
+  return std::count_if(records_.begin(), records_.end(),
+                       [&](const CollectiveRecord& r) { return r.phase == phase; });
+}
+
+std::int64_t CommDebugMode::bytes(CommPhase phase) const {
+  std::int64_t total = 0;
+  for (const auto& r : records_) {
+    if (r.phase == phase) total += r.bytes;
+  }
+  return total;
+}
+
+std::map<std::string, std::map<std::string, std::int64_t>> CommDebugMode::counts_by_module()
+    const {
+  std::map<std::string, std::map<std::string, std::int64_t>> result;
+  for (const auto& r : records_) ++result[r.module][std::string(collective_name(r.kind))];
   return result;
 }
 

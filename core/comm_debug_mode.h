@@ -9,6 +9,14 @@
 // mode on the thread records each call. Bytes follow nccl-tests' "size": the full buffer of
 // all_reduce, broadcast and all_to_all, the gathered output of all_gather, the input of
 // reduce_scatter and scatter, the message of send/recv, 0 for a barrier.
+//
+// Each record also carries the phase it was issued in (forward unless a CommPhaseScope says
+// otherwise: autograd's backward() marks its collectives Backward, optimizer steps Optimizer)
+// and the module being called (the innermost CommModuleScope; modules labelled by
+// parallelize_module open one around their forward):
+//
+//   mode.counts_by_name(CommPhase::Backward);   // {"all_reduce": 9}
+//   mode.counts_by_module();                    // {"layers.0.attention.wo": {"all_reduce": 1}}
 #include <cstdint>
 #include <map>
 #include <string>
@@ -18,11 +26,43 @@
 
 namespace tensorpar {
 
+enum class CommPhase : std::uint8_t { Forward, Backward, Optimizer };
+// "forward", "backward", "optimizer".
+const char* phase_name(CommPhase phase);
+
 struct CollectiveRecord {
   CollectiveKind kind;
   std::int64_t bytes = 0;
   std::vector<int> group;  // global ranks
   ReduceOp op = ReduceOp::Sum;  // meaningful for all_reduce and reduce_scatter
+  CommPhase phase = CommPhase::Forward;  // filled in by CommDebugMode::record
+  std::string module;                    // the module's FQN, "" outside any labelled module
+};
+
+// Marks the collectives issued on this thread during its lifetime with `phase` (nests).
+class CommPhaseScope {
+ public:
+  explicit CommPhaseScope(CommPhase phase);
+  ~CommPhaseScope();
+  CommPhaseScope(const CommPhaseScope&) = delete;
+  CommPhaseScope& operator=(const CommPhaseScope&) = delete;
+
+ private:
+  CommPhase previous_;
+};
+CommPhase current_comm_phase();
+
+// Attributes the collectives issued on this thread during its lifetime to the module `fqn`
+// (nests; the innermost wins). `fqn` must outlive the scope.
+class CommModuleScope {
+ public:
+  explicit CommModuleScope(const std::string& fqn);
+  ~CommModuleScope();
+  CommModuleScope(const CommModuleScope&) = delete;
+  CommModuleScope& operator=(const CommModuleScope&) = delete;
+
+ private:
+  const std::string* previous_;
 };
 
 class CommDebugMode {
@@ -46,6 +86,13 @@ class CommDebugMode {
   std::map<CollectiveKind, std::int64_t> counts() const;
   // Same keyed by name ("all_gather" -> 1), handy for comparing with expected tables.
   std::map<std::string, std::int64_t> counts_by_name() const;
+  // The same restricted to one phase ({} when nothing was issued in it).
+  std::map<std::string, std::int64_t> counts_by_name(CommPhase phase) const;
+  // Counts and bytes of one phase.
+  std::int64_t count(CommPhase phase) const;
+  std::int64_t bytes(CommPhase phase) const;
+  // Per module FQN ("" for collectives outside labelled modules), count per collective name.
+  std::map<std::string, std::map<std::string, std::int64_t>> counts_by_module() const;
   void reset() { records_.clear(); }
   // A table: one row per collective kind with count and bytes.
   std::string table() const;

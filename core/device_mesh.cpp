@@ -272,3 +272,25 @@ bool operator==(const DeviceMesh& a, const DeviceMesh& b) {
 }
 
 }  // namespace tensorpar
+
+namespace tensorpar {
+
+namespace {
+thread_local const DeviceMesh* t_current_mesh = nullptr;
+}  // namespace
+
+MeshScope::MeshScope(const DeviceMesh& mesh) : previous_(t_current_mesh), mesh_(mesh) {
+  check_arg(mesh.valid(), "MeshScope: the mesh is an empty handle");
+  t_current_mesh = &mesh_;
+}
+
+MeshScope::~MeshScope() { t_current_mesh = previous_; }
+
+bool has_current_mesh() { return t_current_mesh != nullptr; }
+
+const DeviceMesh& current_mesh() {
+  check_state(t_current_mesh != nullptr, "no device mesh given and no MeshScope active");
+  return *t_current_mesh;
+}
+
+}  // namespace tensorpar

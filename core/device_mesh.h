@@ -76,3 +76,26 @@ class DeviceMesh {
 };
 
 }  // namespace tensorpar
+
+namespace tensorpar {
+
+// `with device_mesh:` — makes `mesh` this thread's current mesh for the scope's lifetime (nests).
+// APIs whose mesh argument is optional (parallelize_module) fall back to it.
+class MeshScope {
+ public:
+  explicit MeshScope(const DeviceMesh& mesh);
+  ~MeshScope();
+  MeshScope(const MeshScope&) = delete;
+  MeshScope& operator=(const MeshScope&) = delete;
+
+ private:
+  const DeviceMesh* previous_;
+  DeviceMesh mesh_;
+};
+
+bool has_current_mesh();
+// The innermost MeshScope's mesh; std::runtime_error "no device mesh given and no MeshScope
+// active" otherwise.
+const DeviceMesh& current_mesh();
+
+}  // namespace tensorpar

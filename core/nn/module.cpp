@@ -1,9 +1,11 @@
 #include "core/nn/module.h"
 
 #include <algorithm>
+#include <optional>
 #include <stdexcept>
 #include <unordered_set>
 
+#include "core/comm_debug_mode.h"
 #include "core/error.h"
 
 namespace tensorpar::nn {
@@ -58,6 +60,8 @@ std::vector<Tensor> Module::forward(const ModuleInputs&) {
 }
 
 std::vector<Tensor> Module::operator()(ModuleInputs inputs) {
+  std::optional<CommModuleScope> label;
+  if (!comm_label_.empty()) label.emplace(comm_label_);
   // Snapshots: a hook may remove itself (or others) while running.
   const auto pre = hooks_->pre;
   for (const auto& [id, hook] : pre) {

@@ -134,6 +134,15 @@ class Module {
   void train(bool mode = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }
+
+  // ---- distribution bookkeeping (styles/) ----
+  // The FQN that CommDebugMode attributes this module's forward collectives to; parallelize_module
+  // labels every module under its root. Empty: not labelled.
+  const std::string& comm_label() const { return comm_label_; }
+  void set_comm_label(std::string fqn) { comm_label_ = std::move(fqn); }
+  // Set by distribute_module, which may run once per module.
+  bool distribute_module_applied() const { return distribute_module_applied_; }
+  void mark_distribute_module_applied() { distribute_module_applied_ = true; }
   // Every parameter's gradient becomes undefined (PyTorch's set_to_none=True).
   void zero_grad();
 
@@ -148,6 +157,8 @@ class Module {
                                             const std::string& name);
 
   bool training_ = true;
+  bool distribute_module_applied_ = false;
+  std::string comm_label_;
   std::vector<std::pair<std::string, Tensor>> parameters_;
   std::vector<std::pair<std::string, Tensor>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;

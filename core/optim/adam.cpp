@@ -4,6 +4,7 @@
 #include <cmath>
 #include <type_traits>
 
+#include "core/comm_debug_mode.h"
 #include "core/error.h"
 
 namespace tensorpar::optim {
@@ -78,6 +79,7 @@ void Adam::set_lr(double lr) {
 }
 
 void Adam::step() {
+  CommPhaseScope phase(CommPhase::Optimizer);
   for (std::size_t i = 0; i < params().size(); ++i) {
     Slot s = slot(i, name_);
     if (!s.grad.defined()) continue;

@@ -2,6 +2,7 @@
 
 #include <type_traits>
 
+#include "core/comm_debug_mode.h"
 #include "core/error.h"
 
 namespace tensorpar::optim {
@@ -47,6 +48,7 @@ void SGD::set_lr(double lr) {
 }
 
 void SGD::step() {
+  CommPhaseScope phase(CommPhase::Optimizer);
   for (std::size_t i = 0; i < params().size(); ++i) {
     Slot s = slot(i, "SGD");
     if (!s.grad.defined()) continue;
