@@ -2,6 +2,7 @@
 
 #include "core/autograd.h"
 #include "core/error.h"
+#include "core/warning.h"
 
 namespace tensorpar::styles_detail {
 
@@ -53,9 +54,11 @@ Tensor distribute_parameter(const Tensor& param, const DeviceMesh& mesh,
   ParameterMemo* memo = t_memo;
   if (memo != nullptr) {
     for (const auto& e : memo->entries) {
-      if (e.source == param.impl() && e.mesh == mesh && e.placements == placements) {
-        return e.distributed;
-      }
+      if (e.source != param.impl()) continue;
+      if (e.mesh == mesh && e.placements == placements) return e.distributed;
+      warn(cat("a parameter shared by several modules is distributed as ",
+               placements_str(e.placements), " and as ", placements_str(placements),
+               "; the modules no longer share it"));
     }
   }
   Tensor out;

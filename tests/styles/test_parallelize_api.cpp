@@ -382,6 +382,49 @@ TEST(ParallelizeModule, CollectivesAreAttributedToModuleFqns) {
   });
 }
 
+// An embedding and a projection sharing one (vocab, dim) weight, as the Transformer ties them.
+class Tied : public nn::Module {
+ public:
+  Tied() {
+    Generator gen(1);
+    emb = register_module("emb", std::make_shared<nn::Embedding>(12, 6, gen, DType::Float64));
+    out = register_module("out", std::make_shared<nn::Linear>(6, 12, false, gen, DType::Float64));
+    out->set_parameter("weight", emb->parameter("weight"));
+  }
+  std::string type_name() const override { return "Tied"; }
+  std::vector<Tensor> forward(const nn::ModuleInputs& in) override {
+    return {(*out)((*emb)(in.args.at(0)))};
+  }
+  std::shared_ptr<nn::Embedding> emb;
+  std::shared_ptr<nn::Linear> out;
+};
+
+TEST(ParallelizeModule, TiedParameterStaysOneParameterWithOneGradient) {
+  for_worlds([](int world, int) {
+    DeviceMesh mesh({world});
+    Tied model, ref;
+    parallelize_module(model, mesh,
+                       {{"emb", RowwiseParallel({.input_layouts = Replicate()})},
+                        {"out", ColwiseParallel({.output_layouts = Replicate()})}});
+    ASSERT_EQ(model.emb->parameter("weight").impl(), model.out->parameter("weight").impl());
+    EXPECT_EQ(model.named_parameters().size(), 1u);
+    Tensor idx = from_vector(std::vector<std::int64_t>{0, 5, 11, 7, 3}, {5});
+    compare_module(model, ref, idx, idx);
+  });
+}
+
+TEST(ParallelizeModule, TiedParameterWithDifferentPlacementsWarnsAndSplits) {
+  sim::run(2, [](int) {
+    DeviceMesh mesh({2});
+    Tied model;
+    WarningCapture warnings;
+    parallelize_module(model, mesh,
+                       {{"emb", ColwiseParallel()}, {"out", ColwiseParallel()}});
+    EXPECT_TRUE(warnings.contains("distributed as [S(1)] and as [S(0)]"));
+    EXPECT_NE(model.emb->parameter("weight").impl(), model.out->parameter("weight").impl());
+  });
+}
+
 TEST(Fnmatch, ShellGlobRulesOnOneToken) {
   EXPECT_TRUE(fnmatch("net1", "net*"));
   EXPECT_TRUE(fnmatch("net", "net*"));
