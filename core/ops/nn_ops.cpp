@@ -17,6 +17,7 @@
 #include "core/kernels/loss.h"
 #include "core/kernels/norm.h"
 #include "core/kernels/softmax.h"
+#include "core/ops/loss_parallel_hooks.h"
 #include "core/ops/op.h"
 #include "core/ops/sharding.h"
 
@@ -256,6 +257,11 @@ Tensor softmax(const Tensor& x, std::int64_t dim) {
 
 Tensor log_softmax(const Tensor& x, std::int64_t dim) {
   require(x, "log_softmax", "x");
+  if (x.is_distributed()) {
+    if (const LossParallelHandlers* h = active_loss_parallel_handlers()) {
+      return h->log_softmax(x, normalize_dim(dim, x.dim(), "log_softmax"));
+    }
+  }
   return apply_op1(SoftmaxDef(normalize_dim(dim, x.dim(), "log_softmax"), true), {x});
 }
 
@@ -299,10 +305,20 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target,
                      const CrossEntropyOptions& options) {
+  if (logits.defined() && logits.is_distributed() && target.defined()) {
+    if (const LossParallelHandlers* h = active_loss_parallel_handlers()) {
+      return h->cross_entropy(logits, target, options);
+    }
+  }
   return loss(true, logits, target, options);
 }
 
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const CrossEntropyOptions& options) {
+  if (log_probs.defined() && log_probs.is_distributed() && target.defined()) {
+    if (const LossParallelHandlers* h = active_loss_parallel_handlers()) {
+      return h->nll_loss(log_probs, target, options);
+    }
+  }
   return loss(false, log_probs, target, options);
 }
 
