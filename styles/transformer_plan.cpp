@@ -10,12 +10,18 @@ ParallelizePlan transformer_tp_plan(const TransformerPlanOptions& options) {
   const bool sp = options.sequence_parallel;
   const bool attn_local = options.local_output_for_attn;
   ParallelizePlan plan;
+  // With sequence parallel the residual stream stays a DTensor (use_local_output = false on the
+  // Rowwise layers that produce it): the collectives are the same, and dropout on it then draws
+  // by global index, equal to the single-device dropout. As local shards (PyTorch's plan) each
+  // rank would number its own shard from zero.
   plan.emplace_back("tok_embeddings",
                     RowwiseParallel({.input_layouts = Replicate(),
-                                     .output_layouts = sp ? Shard(1) : Replicate()}));
+                                     .output_layouts = sp ? Shard(1) : Replicate(),
+                                     .use_local_output = !sp}));
   plan.emplace_back("pos_embeddings",
                     RowwiseParallel({.input_layouts = Replicate(),
-                                     .output_layouts = sp ? Shard(0) : Replicate()}));
+                                     .output_layouts = sp ? Shard(0) : Replicate(),
+                                     .use_local_output = !sp}));
   if (sp) {
     plan.emplace_back("norm", SequenceParallel());
     plan.emplace_back("layers.*.attention",
@@ -30,9 +36,11 @@ ParallelizePlan transformer_tp_plan(const TransformerPlanOptions& options) {
   }
   const std::optional<Placement> residual =
       sp ? std::optional<Placement>(Shard(1)) : std::nullopt;
-  plan.emplace_back("layers.*.attention.wo", RowwiseParallel({.output_layouts = residual}));
+  plan.emplace_back("layers.*.attention.wo",
+                    RowwiseParallel({.output_layouts = residual, .use_local_output = !sp}));
   plan.emplace_back("layers.*.feed_forward.w1", ColwiseParallel({.input_layouts = residual}));
-  plan.emplace_back("layers.*.feed_forward.w2", RowwiseParallel({.output_layouts = residual}));
+  plan.emplace_back("layers.*.feed_forward.w2",
+                    RowwiseParallel({.output_layouts = residual, .use_local_output = !sp}));
   if (options.loss_parallel) {
     // Logits stay sharded on the vocab dim for cross_entropy under loss_parallel().
     plan.emplace_back("output", ColwiseParallel({.input_layouts = residual,

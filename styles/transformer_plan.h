@@ -15,6 +15,11 @@
 // | layers.*.feed_forward.w2              | Rowwise()                 | Rowwise(out S(1))             |
 // | output                                | Colwise(out R)            | Colwise(input S(1), out R)    |
 //
+// One deliberate difference from PyTorch's plan: with sequence parallel the Rowwise layers that
+// feed the residual stream return DTensors (use_local_output false), so that dropout on the
+// stream is single-device-exact; the counts are unchanged. With local_output_for_attn the
+// attention dropout sees local heads and is not single-device-exact (use it without dropout).
+//
 // With loss_parallel the output stays sharded on the vocab dim: Colwise(out S(-1),
 // use_local_output false), for cross_entropy under loss_parallel().
 // Counts per step (2 layers, W = 4): forward {all_reduce 6, all_gather 1}, backward
