@@ -6,6 +6,7 @@
 
 #include "core/comm_debug_mode.h"
 #include "core/error.h"
+#include "core/profiler.h"
 
 namespace tensorpar {
 
@@ -104,6 +105,24 @@ void record(const Communicator& comm, CollectiveKind kind, std::int64_t bytes,
   CommDebugMode::record(CollectiveRecord{kind, bytes, comm.global_ranks(), op});
 }
 
+// Issues a collective through `issue`, timed for the profiler (core/profiler.h) to completion:
+// while a recorder is active the Work is waited for here (a failure stays in the Work for the
+// caller's wait(), which rethrows it again). Not send/recv: a send waited for before the
+// matching recv is posted could deadlock an asynchronous backend.
+template <class Issue>
+WorkPtr profiled(CollectiveKind kind, std::int64_t bytes, Issue&& issue) {
+  profiler::RecordEvent event(collective_name(kind), profiler::Category::Collective, bytes);
+  WorkPtr work = issue();
+  const bool point_to_point = kind == CollectiveKind::Send || kind == CollectiveKind::Recv;
+  if (event.active() && work && !point_to_point) {
+    try {
+      work->wait();
+    } catch (...) {
+    }
+  }
+  return work;
+}
+
 std::int64_t bytes_of(const Tensor& t, std::int64_t numel) {
   return numel * static_cast<std::int64_t>(dtype_size(t.dtype()));
 }
@@ -113,8 +132,9 @@ std::int64_t bytes_of(const Tensor& t, std::int64_t numel) {
 WorkPtr Communicator::all_reduce(Tensor& tensor, const AllReduceOptions& opts) {
   ArgCheck check(*this, CollectiveKind::AllReduce);
   check.defined(tensor, "tensor");
-  record(*this, CollectiveKind::AllReduce, bytes_of(tensor, tensor.numel()), opts.op);
-  return do_all_reduce(tensor, opts);
+  const std::int64_t bytes = bytes_of(tensor, tensor.numel());
+  record(*this, CollectiveKind::AllReduce, bytes, opts.op);
+  return profiled(CollectiveKind::AllReduce, bytes, [&] { return do_all_reduce(tensor, opts); });
 }
 
 WorkPtr Communicator::all_gather(Tensor& output, const Tensor& input,
@@ -127,8 +147,10 @@ WorkPtr Communicator::all_gather(Tensor& output, const Tensor& input,
   check.require(out_n == size() * in_n, "output has ", out_n, " elements but needs ", size(), " x ",
                 in_n, " = ", size() * in_n, " (input has ", in_n, ")");
   check.no_overlap(output, out_n, input, in_n, rank());
-  record(*this, CollectiveKind::AllGather, bytes_of(output, out_n));
-  return do_all_gather(output, input, opts);
+  const std::int64_t bytes = bytes_of(output, out_n);
+  record(*this, CollectiveKind::AllGather, bytes);
+  return profiled(CollectiveKind::AllGather, bytes,
+                  [&] { return do_all_gather(output, input, opts); });
 }
 
 WorkPtr Communicator::reduce_scatter(Tensor& output, const Tensor& input,
@@ -141,8 +163,10 @@ WorkPtr Communicator::reduce_scatter(Tensor& output, const Tensor& input,
   check.require(in_n == size() * out_n, "input has ", in_n, " elements but needs ", size(), " x ",
                 out_n, " = ", size() * out_n, " (output has ", out_n, ")");
   check.no_overlap(output, out_n, input, in_n, rank());
-  record(*this, CollectiveKind::ReduceScatter, bytes_of(input, in_n), opts.op);
-  return do_reduce_scatter(output, input, opts);
+  const std::int64_t bytes = bytes_of(input, in_n);
+  record(*this, CollectiveKind::ReduceScatter, bytes, opts.op);
+  return profiled(CollectiveKind::ReduceScatter, bytes,
+                  [&] { return do_reduce_scatter(output, input, opts); });
 }
 
 WorkPtr Communicator::all_to_all(Tensor& output, const Tensor& input, const AllToAllOptions& opts) {
@@ -155,16 +179,19 @@ WorkPtr Communicator::all_to_all(Tensor& output, const Tensor& input, const AllT
   check.require(in_n % size() == 0, "input has ", in_n, " elements, not divisible into ", size(),
                 " blocks");
   check.no_overlap(output, out_n, input, in_n, -1);
-  record(*this, CollectiveKind::AllToAll, bytes_of(input, in_n));
-  return do_all_to_all(output, input, opts);
+  const std::int64_t bytes = bytes_of(input, in_n);
+  record(*this, CollectiveKind::AllToAll, bytes);
+  return profiled(CollectiveKind::AllToAll, bytes,
+                  [&] { return do_all_to_all(output, input, opts); });
 }
 
 WorkPtr Communicator::broadcast(Tensor& tensor, const BroadcastOptions& opts) {
   ArgCheck check(*this, CollectiveKind::Broadcast);
   check.defined(tensor, "tensor");
   check.root(opts.root);
-  record(*this, CollectiveKind::Broadcast, bytes_of(tensor, tensor.numel()));
-  return do_broadcast(tensor, opts);
+  const std::int64_t bytes = bytes_of(tensor, tensor.numel());
+  record(*this, CollectiveKind::Broadcast, bytes);
+  return profiled(CollectiveKind::Broadcast, bytes, [&] { return do_broadcast(tensor, opts); });
 }
 
 WorkPtr Communicator::scatter(Tensor& output, const Tensor& input, const ScatterOptions& opts) {
@@ -180,29 +207,32 @@ WorkPtr Communicator::scatter(Tensor& output, const Tensor& input, const Scatter
                   out_n, " = ", size() * out_n, " (output has ", out_n, ")");
     check.no_overlap(output, out_n, input, in_n, rank());
   }
-  record(*this, CollectiveKind::Scatter, size() * bytes_of(output, out_n));
-  return do_scatter(output, input, opts);
+  const std::int64_t bytes = size() * bytes_of(output, out_n);
+  record(*this, CollectiveKind::Scatter, bytes);
+  return profiled(CollectiveKind::Scatter, bytes, [&] { return do_scatter(output, input, opts); });
 }
 
 WorkPtr Communicator::send(const Tensor& tensor, int dst, const PointToPointOptions& opts) {
   ArgCheck check(*this, CollectiveKind::Send);
   check.defined(tensor, "tensor");
   check.peer(dst, "dst");
-  record(*this, CollectiveKind::Send, bytes_of(tensor, tensor.numel()));
-  return do_send(tensor, dst, opts);
+  const std::int64_t bytes = bytes_of(tensor, tensor.numel());
+  record(*this, CollectiveKind::Send, bytes);
+  return profiled(CollectiveKind::Send, bytes, [&] { return do_send(tensor, dst, opts); });
 }
 
 WorkPtr Communicator::recv(Tensor& tensor, int src, const PointToPointOptions& opts) {
   ArgCheck check(*this, CollectiveKind::Recv);
   check.defined(tensor, "tensor");
   check.peer(src, "src");
-  record(*this, CollectiveKind::Recv, bytes_of(tensor, tensor.numel()));
-  return do_recv(tensor, src, opts);
+  const std::int64_t bytes = bytes_of(tensor, tensor.numel());
+  record(*this, CollectiveKind::Recv, bytes);
+  return profiled(CollectiveKind::Recv, bytes, [&] { return do_recv(tensor, src, opts); });
 }
 
 WorkPtr Communicator::barrier(const BarrierOptions& opts) {
   record(*this, CollectiveKind::Barrier, 0);
-  return do_barrier(opts);
+  return profiled(CollectiveKind::Barrier, 0, [&] { return do_barrier(opts); });
 }
 
 std::shared_ptr<Communicator> Communicator::split(int color, int key) {

@@ -5,6 +5,7 @@
 
 #include "core/autograd.h"
 #include "core/error.h"
+#include "core/profiler.h"
 
 namespace tensorpar {
 
@@ -22,6 +23,7 @@ class OpNode final : public Node {
     std::vector<bool> need(next_edges.size());
     for (std::size_t i = 0; i < need.size(); ++i) need[i] = needs_input_grad(i);
     NoGradGuard no_grad;
+    profiler::RecordEvent event([&] { return op_->name(); }, profiler::Category::Op, "_backward");
     return op_->backward(ctx_, grads, need);
   }
   void release_saved() override { ctx_.saved.clear(); }
@@ -73,7 +75,11 @@ class DistOpNode final : public Node {
     if (!any) return std::vector<Tensor>(next_edges.size());
     std::vector<bool> need(next_edges.size());
     for (std::size_t i = 0; i < need.size(); ++i) need[i] = needs_input_grad(i);
-    std::vector<Tensor> local_in = op_->backward(ctx_, local_grads, need);
+    std::vector<Tensor> local_in;
+    {
+      profiler::RecordEvent event([&] { return op_->name(); }, profiler::Category::Op, "_backward");
+      local_in = op_->backward(ctx_, local_grads, need);
+    }
     std::vector<Tensor> out(next_edges.size());
     for (std::size_t i = 0; i < out.size() && i < local_in.size(); ++i) {
       if (!local_in[i].defined() || !need[i]) continue;
@@ -113,7 +119,11 @@ const ShardingPlan& plan_for(const OpDef& op, const std::vector<const DTensorSpe
   for (const DTensorSpec* s : specs) {
     key += '|';
     if (!s) continue;
-    for (const Placement& p : s->placements) key += p.key();
+    for (const Placement& p : s->placements) {
+      // All four bytes: S(1) and S(2) differ only above the low byte.
+      const std::uint32_t k = p.key();
+      key.append(reinterpret_cast<const char*>(&k), sizeof k);
+    }
     key += ':';
     for (std::int64_t e : s->shape) {
       key += std::to_string(e);
@@ -144,6 +154,7 @@ std::vector<Tensor> apply_plain(std::shared_ptr<const OpDef> op, const std::vect
   std::vector<Tensor> outs;
   {
     NoGradGuard no_grad;
+    profiler::RecordEvent event([&] { return op->name(); }, profiler::Category::Op);
     outs = op->forward(ctx, inputs);
   }
   if (!record) return outs;
@@ -226,6 +237,7 @@ std::vector<Tensor> apply_distributed(std::shared_ptr<const OpDef> op, std::vect
           DTensorSpec{*mesh, plan.outputs[j], plan.output_shapes[j], DType::Float32}));
     }
     ctx.shard = sc;
+    profiler::RecordEvent event([&] { return op->name(); }, profiler::Category::Op);
     local_outs = op->forward(ctx, locals);
   }
   check_state(local_outs.size() == plan.outputs.size(), op->name(), ": the rule describes ",

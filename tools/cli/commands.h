@@ -13,6 +13,11 @@ struct Command {
   int (*run)(const std::vector<std::string>& args);
 };
 
+// Trains the reference Transformer with tensor parallelism on the simulated backend and checks
+// it against the same model on one device.
+int run_train(const std::vector<std::string>& args);
+extern const char* const kTrainUsage;
+
 // Runs a redistribute for real on the simulated backend and explains it.
 int run_redistribute(const std::vector<std::string>& args);
 extern const char* const kRedistributeUsage;

@@ -11,6 +11,8 @@ namespace tensorpar::cli {
 namespace {
 
 const Command kCommands[] = {
+    {"train", "train the reference Transformer with tensor parallelism on the simulated backend",
+     kTrainUsage, run_train},
     {"redistribute", "run a DTensor redistribute on the simulated backend and explain it",
      kRedistributeUsage, run_redistribute},
     {"check", "gradient checks and the sharding-rule matrix of every op on the simulated backend",

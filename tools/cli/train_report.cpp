@@ -1,0 +1,276 @@
+#include "tools/cli/train_report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+namespace tensorpar::cli {
+
+namespace {
+
+constexpr CommPhase kPhases[] = {CommPhase::Forward, CommPhase::Backward, CommPhase::Optimizer};
+
+std::string format(const char* fmt, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, fmt, v);
+  return buf;
+}
+
+std::string bytes_str(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB"};
+  int u = 0;
+  while (b >= 1024 && u < 3) {
+    b /= 1024;
+    ++u;
+  }
+  return u == 0 ? format("%.0f B", b) : format("%.1f ", b) + units[u];
+}
+
+std::string ms(double s) { return format("%.2f ms", s * 1e3); }
+
+// "all_gather 1, all_reduce 6", or "-".
+std::string counts_str(const std::map<std::string, std::int64_t>& counts) {
+  std::string out;
+  for (const auto& [name, n] : counts)
+    out += (out.empty() ? "" : ", ") + name + " " + std::to_string(n);
+  return out.empty() ? "-" : out;
+}
+
+// The losses as one line of block characters on a log scale, at most `width` wide (buckets
+// averaged); "?" for a bucket that is not finite.
+std::string sparkline(const std::vector<double>& values, std::size_t width) {
+  static const char* const kBlocks[] = {"▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
+  if (values.empty()) return "";
+  const std::size_t n = std::min(width, values.size());
+  std::vector<double> cols(n, 0.0);
+  for (std::size_t c = 0; c < n; ++c) {
+    const std::size_t lo = c * values.size() / n, hi = (c + 1) * values.size() / n;
+    for (std::size_t i = lo; i < hi; ++i) cols[c] += values[i] / static_cast<double>(hi - lo);
+    cols[c] = std::log(std::max(cols[c], 1e-12));
+  }
+  double mn = INFINITY, mx = -INFINITY;
+  for (double v : cols) {
+    if (!std::isfinite(v)) continue;
+    mn = std::min(mn, v);
+    mx = std::max(mx, v);
+  }
+  std::string out;
+  for (double v : cols) {
+    if (!std::isfinite(v)) {
+      out += "?";
+      continue;
+    }
+    const double t = mx > mn ? (v - mn) / (mx - mn) : 0.0;
+    out += kBlocks[std::clamp(static_cast<int>(std::lround(t * 7)), 0, 7)];
+  }
+  return out;
+}
+
+}  // namespace
+
+double PhaseSplit::other_s() const { return std::max(0.0, wall_s - ops_s - collectives_s); }
+
+double loss_tolerance(DType dtype) { return dtype == DType::Float64 ? 1e-9 : 1e-3; }
+
+TrainSummary summarize(const TrainResult& r) {
+  TrainSummary s;
+  const TrainConfig& c = r.config;
+  s.tolerance = loss_tolerance(c.dtype);
+  if (!r.reference.empty()) {
+    double diff = 0;
+    bool ok = true;
+    for (const RankRun& rank : r.ranks) {
+      for (std::size_t i = 0; i < rank.losses.size(); ++i) {
+        const double d = std::abs(rank.losses[i] - r.reference.at(i));
+        diff = std::max(diff, d);
+        ok = ok && d <= s.tolerance * std::max(1.0, std::abs(r.reference[i]));  // NaN fails
+      }
+    }
+    s.max_abs_loss_diff = diff;
+    s.verified = ok;
+  }
+  s.comm = r.ranks.at(0).comm.back();
+  for (const RankRun& rank : r.ranks) {
+    for (const StepComm& step : rank.comm) s.comm_uniform = s.comm_uniform && step == s.comm;
+  }
+  const double per_step = static_cast<double>(r.ranks.size()) * c.steps;
+  std::map<std::string, double> by_name;
+  double op_total = 0;
+  for (const RankRun& rank : r.ranks) {
+    for (const PhaseTimes& t : rank.times) {
+      s.time[CommPhase::Forward].wall_s += t.forward_s / per_step;
+      s.time[CommPhase::Backward].wall_s += t.backward_s / per_step;
+      s.time[CommPhase::Optimizer].wall_s += t.optimizer_s / per_step;
+    }
+    for (CommPhase p : kPhases) {
+      auto get = [p](const std::map<CommPhase, double>& m) {
+        auto it = m.find(p);
+        return it == m.end() ? 0.0 : it->second;
+      };
+      s.time[p].ops_s += get(rank.profile.op_s) / per_step;
+      s.time[p].collectives_s += get(rank.profile.collective_s) / per_step;
+    }
+    for (const auto& [name, t] : rank.profile.op_s_by_name) {
+      by_name[name] += t;
+      op_total += t;
+    }
+  }
+  for (const auto& [name, t] : by_name)
+    s.top_ops.emplace_back(name, op_total > 0 ? t / op_total : 0);
+  std::sort(s.top_ops.begin(), s.top_ops.end(),
+            [](const auto& a, const auto& b) { return a.second > b.second; });
+  if (s.top_ops.size() > 6) s.top_ops.resize(6);
+  s.tokens_per_s = r.wall_s > 0 ? static_cast<double>(c.batch * c.seq * c.steps) / r.wall_s : 0;
+  return s;
+}
+
+void print_summary(std::ostream& os, const TrainResult& r, const TrainSummary& s) {
+  const TrainConfig& c = r.config;
+  const std::vector<double>& losses = r.ranks.at(0).losses;
+  const bool compared = !r.reference.empty();
+
+  os << "\nloss curve (rank 0" << (compared ? "; reference: the same model on one device" : "")
+     << ")\n";
+  os << (compared ? "   step      loss  ref loss    |diff|\n" : "   step      loss\n");
+  const int rows = std::min(c.steps, 11);
+  int last = -1;
+  for (int k = 0; k < rows; ++k) {
+    const int i = rows == 1 ? 0 : k * (c.steps - 1) / (rows - 1);
+    if (i == last) continue;
+    last = i;
+    char line[96];
+    if (compared) {
+      std::snprintf(line, sizeof line, "  %5d  %8.4f  %8.4f  %8.1e\n", i + 1, losses[i],
+                    r.reference[i], std::abs(losses[i] - r.reference[i]));
+    } else {
+      std::snprintf(line, sizeof line, "  %5d  %8.4f\n", i + 1, losses[i]);
+    }
+    os << line;
+  }
+  os << "  " << sparkline(losses, 60) << "  " << format("%.4f", losses.front()) << " -> "
+     << format("%.4f", losses.back()) << " (log scale)\n";
+  if (compared) {
+    os << "  max |loss - ref loss| = " << format("%.2e", *s.max_abs_loss_diff) << " (tolerance "
+       << format("%.0e", s.tolerance) << " x max(1, |ref loss|), " << dtype_name(c.dtype)
+       << "): " << (s.verified ? "verified" : "MISMATCH") << "\n";
+  } else {
+    os << "  (no single-device reference: --no-compare)\n";
+  }
+
+  os << "\ncollectives per step (each rank"
+     << (s.comm_uniform ? ""
+                        : "; last step of rank 0, "
+                          "steps or ranks differ")
+     << ")\n";
+  os << "  phase        count       bytes  collectives\n";
+  for (CommPhase p : kPhases) {
+    const auto it = s.comm.counts.find(p);
+    const std::map<std::string, std::int64_t> counts =
+        it == s.comm.counts.end() ? std::map<std::string, std::int64_t>{} : it->second;
+    std::int64_t n = 0;
+    for (const auto& [name, k] : counts) n += k;
+    const auto b = s.comm.bytes.find(p);
+    char line[160];
+    std::snprintf(line, sizeof line, "  %-10s %7lld %11s  %s\n", phase_name(p),
+                  static_cast<long long>(n),
+                  bytes_str(b == s.comm.bytes.end() ? 0.0 : static_cast<double>(b->second)).c_str(),
+                  counts_str(counts).c_str());
+    os << line;
+  }
+
+  os << "\nwhere time went (per step, mean over ranks)\n";
+  os << "  phase            wall         ops   collectives       other\n";
+  PhaseSplit total;
+  auto row = [&](const char* name, const PhaseSplit& t) {
+    char line[160];
+    std::snprintf(line, sizeof line, "  %-10s %10s  %10s  %12s  %10s\n", name, ms(t.wall_s).c_str(),
+                  ms(t.ops_s).c_str(), ms(t.collectives_s).c_str(), ms(t.other_s()).c_str());
+    os << line;
+  };
+  for (CommPhase p : kPhases) {
+    const PhaseSplit& t = s.time.at(p);
+    row(phase_name(p), t);
+    total.wall_s += t.wall_s;
+    total.ops_s += t.ops_s;
+    total.collectives_s += t.collectives_s;
+  }
+  row("total", total);
+  os << "  ops: the kernels; collectives: from issue to completion, waiting for the other ranks\n"
+        "  included; other: autograd, sharding decisions, DTensor bookkeeping.\n";
+  os << "  op time by op:";
+  for (std::size_t i = 0; i < s.top_ops.size(); ++i) {
+    os << (i ? ", " : " ") << s.top_ops[i].first << " "
+       << format("%.0f%%", 100 * s.top_ops[i].second);
+  }
+  os << "\n\nthroughput: " << format("%.0f", s.tokens_per_s) << " tokens/s (" << c.batch << " x "
+     << c.seq << " tokens per step, " << c.steps << " steps in " << format("%.2f", r.wall_s)
+     << " s on " << c.world << " simulated rank" << (c.world == 1 ? "" : "s") << ")";
+  if (compared) os << "; reference " << format("%.2f", r.reference_wall_s) << " s";
+  os << "\n";
+  if (!r.trace_path.empty()) {
+    os << "trace: " << r.trace_path
+       << " (one track per rank; open in https://ui.perfetto.dev or "
+          "chrome://tracing)\n";
+  }
+}
+
+Json summary_json(const TrainResult& r, const TrainSummary& s) {
+  const TrainConfig& c = r.config;
+  Json out = Json::object();
+  out.set("world", c.world);
+  out.set("model", Json::object()
+                       .set("layers", c.layers)
+                       .set("dim", c.dim)
+                       .set("heads", c.heads)
+                       .set("vocab", c.vocab)
+                       .set("seq", c.seq)
+                       .set("dropout", c.dropout)
+                       .set("dtype", std::string(dtype_name(c.dtype))));
+  out.set("batch", c.batch)
+      .set("sequence_parallel", c.sequence_parallel)
+      .set("loss_parallel", c.loss_parallel)
+      .set("optimizer", c.optimizer)
+      .set("lr", c.lr > 0 ? c.lr : default_lr(c.optimizer))
+      .set("seed", static_cast<std::int64_t>(c.seed));
+  Json steps = Json::array();
+  const std::vector<double>& losses = r.ranks.at(0).losses;
+  for (std::size_t i = 0; i < losses.size(); ++i) {
+    steps.push(Json::object()
+                   .set("step", static_cast<std::int64_t>(i + 1))
+                   .set("loss", losses[i])
+                   .set("ref_loss", r.reference.empty() ? Json() : Json(r.reference[i])));
+  }
+  out.set("steps", steps);
+  out.set("compared", !r.reference.empty());
+  out.set("max_abs_loss_diff", s.max_abs_loss_diff ? Json(*s.max_abs_loss_diff) : Json());
+  out.set("tolerance", s.tolerance);
+  Json comm = Json::object(), bytes = Json::object(), time = Json::object();
+  for (CommPhase p : kPhases) {
+    Json counts = Json::object();
+    if (auto it = s.comm.counts.find(p); it != s.comm.counts.end()) {
+      for (const auto& [name, n] : it->second) counts.set(name, n);
+    }
+    comm.set(phase_name(p), counts);
+    const auto b = s.comm.bytes.find(p);
+    bytes.set(phase_name(p), b == s.comm.bytes.end() ? std::int64_t{0} : b->second);
+    const PhaseSplit& t = s.time.at(p);
+    time.set(phase_name(p), Json::object()
+                                .set("wall_s", t.wall_s)
+                                .set("ops_s", t.ops_s)
+                                .set("collectives_s", t.collectives_s)
+                                .set("other_s", t.other_s()));
+  }
+  out.set("comm", comm).set("comm_bytes", bytes).set("comm_uniform", s.comm_uniform);
+  out.set("time_per_step", time);
+  Json ops = Json::array();
+  for (const auto& [name, share] : s.top_ops)
+    ops.push(Json::object().set("op", name).set("share", share));
+  out.set("top_ops", ops);
+  out.set("tokens_per_s", s.tokens_per_s).set("wall_s", r.wall_s);
+  out.set("reference_wall_s", r.reference.empty() ? Json() : Json(r.reference_wall_s));
+  out.set("trace", r.trace_path.empty() ? Json() : Json(r.trace_path));
+  out.set("verified", s.verified);
+  return out;
+}
+
+}  // namespace tensorpar::cli

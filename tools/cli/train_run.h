@@ -1,0 +1,98 @@
+#pragma once
+// The training run behind `tensorpar train`: the synthetic task, the tensor-parallel run on the
+// simulated backend (one rank thread per mesh rank) and the single-device reference on plain
+// tensors, both from the same seed and the same batches.
+//
+// The task: next-token prediction on one fixed pattern of `pattern_length` tokens drawn from the
+// vocabulary by the seed, repeated without end. Row r of step t's batch starts at a phase drawn
+// from the seed for (t, r). A token may occur several times in the pattern with different
+// successors, so the model has to use the context (attention), not only the current token.
+//
+//   pattern (vocab 64, length 12, seed 0):  17 3 41 3 58 ...
+//   row with phase 2:   inputs  41 3 58 ...   targets  3 58 ...
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/nn/transformer.h"
+#include "core/profiler.h"
+#include "core/tensor.h"
+
+namespace tensorpar::cli {
+
+struct TrainConfig {
+  int world = 4;
+  std::int64_t layers = 2, dim = 64, heads = 4, vocab = 64, seq = 32, batch = 8;
+  double dropout = 0.0;
+  int steps = 50;
+  std::string optimizer = "adam";  // "adam" or "sgd"
+  double lr = 0.0;                 // 0: the optimizer's default for this command (default_lr)
+  DType dtype = DType::Float32;
+  std::uint64_t seed = 0;
+  bool sequence_parallel = false;
+  bool loss_parallel = false;
+  bool compare = true;      // run the single-device reference
+  bool keep_trace = false;  // keep every profiler event (for --trace)
+};
+
+// The learning rate used when --lr is not given: 1e-2 for Adam, 0.1 for SGD.
+double default_lr(const std::string& optimizer);
+
+// The model of the run (the reference Transformer; max_seq_len = seq, seed = the run's seed).
+nn::ModelArgs model_args(const TrainConfig& config);
+
+// The fixed pattern of the task and one step's batch ([batch, seq] inputs, [batch * seq]
+// targets), identical for every rank and for the reference.
+std::vector<std::int64_t> task_pattern(const TrainConfig& config);
+struct Batch {
+  Tensor inputs;
+  Tensor targets;
+};
+Batch task_batch(const TrainConfig& config, const std::vector<std::int64_t>& pattern, int step);
+
+// Wall time of one step of one rank, split by phase (forward includes the loss).
+struct PhaseTimes {
+  double forward_s = 0, backward_s = 0, optimizer_s = 0;
+  double total() const { return forward_s + backward_s + optimizer_s; }
+};
+
+// Profiler totals of one rank over the whole run, per phase: self time of the op kernels and
+// of the collectives, and self time per op name.
+struct ProfileTotals {
+  std::map<CommPhase, double> op_s, collective_s;
+  std::map<std::string, double> op_s_by_name;
+  void add(const std::vector<profiler::Event>& events);
+};
+
+// Collectives of one step of one rank, per phase: count per name, and bytes.
+struct StepComm {
+  std::map<CommPhase, std::map<std::string, std::int64_t>> counts;
+  std::map<CommPhase, std::int64_t> bytes;
+  bool operator==(const StepComm&) const = default;
+};
+
+struct RankRun {
+  std::vector<double> losses;     // one per step
+  std::vector<PhaseTimes> times;  // one per step
+  std::vector<StepComm> comm;     // one per step
+  ProfileTotals profile;
+  std::vector<profiler::Event> events;  // every event of the run, when config.keep_trace
+  std::int64_t run_start_ns = 0;        // the profiler clock when the first step began
+  // Start of each step's phases on the profiler clock: {forward, backward, optimizer, end}.
+  std::vector<std::array<std::int64_t, 4>> phase_marks;
+};
+
+// Called on rank 0's thread after each step with the step index (0-based) and its loss.
+using StepCallback = std::function<void(int step, double loss)>;
+
+// The tensor-parallel run: config.world rank threads, the model parallelized over a 1-D mesh.
+// Returns every rank's record in rank order; throws what a rank threw.
+std::vector<RankRun> run_tensor_parallel(const TrainConfig& config, const StepCallback& on_step);
+
+// The single-device reference on this thread with plain tensors: the loss of every step.
+std::vector<double> run_reference(const TrainConfig& config, const StepCallback& on_step);
+
+}  // namespace tensorpar::cli
