@@ -6,24 +6,12 @@
 #include <cstdio>
 #include <string>
 
+#include "tools/cli_testing.h"
+
 namespace {
 
-struct Result {
-  int exit_code;
-  std::string out;
-};
-
-// Runs the built binary with `args`, capturing stdout and stderr together.
-Result run_cli(const std::string& args) {
-  const std::string command = std::string(TENSORPAR_CLI_PATH) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return {-1, "popen failed"};
-  std::string out;
-  std::array<char, 4096> buf;
-  while (std::size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using tensorpar::cli_testing::Result;
+using tensorpar::cli_testing::run_cli;
 
 using ::testing::HasSubstr;
 
