@@ -3,8 +3,10 @@
 //   - a finite-difference gradient check of each differentiable op in float64, and
 //   - the sharding-rule matrix: every combination of input placements (Replicate, Shard(d) for
 //     each dim, Partial for differentiable inputs) on 1-D meshes of 2, 3 and 4 ranks and on a
-//     2x2 mesh, with uneven sizes, comparing forward values and input gradients (of
-//     loss = sum(op(x) * w) for a fixed random w) against the single-device run.
+//     2x2 mesh, with uneven sizes, comparing forward values and input gradients (for the output
+//     gradient w, a fixed random tensor, i.e. of loss = sum(op(x) * w)) against the
+//     single-device run, and the collectives of each case against the ones the rules promise
+//     (op_check.cpp states what is promised).
 //
 //   for (const OpCase& c : standard_op_cases()) {
 //     RuleResult r = check_sharding_rule(c, {2, 2});   // r.cases, r.failures, r.messages
@@ -31,8 +33,10 @@ struct OpCase {
 
 struct RuleResult {
   int cases = 0;
-  int failures = 0;
-  std::vector<std::string> messages;  // one per failure (at most a few kept)
+  int failures = 0;        // cases whose values or gradients differ (or that threw)
+  int count_failures = 0;  // cases whose collective counts differ from the promised ones
+  int backward_exact = 0;  // cases whose backward count was compared exactly (one op, no reuse)
+  std::vector<std::string> messages;  // one per failing case (at most a few kept)
 };
 
 // Every placement combination of the case's inputs on a mesh of `mesh_shape`, run on the sim

@@ -1,6 +1,7 @@
 // Sharding rules on the sim: for every combination of input placements on 1-D meshes of 2, 3
 // and 4 ranks (uneven sizes included) and on a 2x2 mesh, forward values and gradients equal the
-// single-device result (f64, tight tolerance). Key rules also have exact collective counts.
+// single-device result (f64, tight tolerance) and the collectives are the ones the rules promise
+// (sim/op_check.cpp). The rules the styles rely on also have hand-written exact counts.
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -9,6 +10,7 @@
 #include "core/comm_debug_mode.h"
 #include "core/dtensor.h"
 #include "core/philox.h"
+#include "sim/forward_trace.h"
 #include "sim/op_check.h"
 #include "sim/world.h"
 #include "support/dtensor_testing.h"
@@ -24,12 +26,14 @@ Tensor data(const Shape& shape, std::uint64_t seed) {
 // Every standard op case: the rule matrix on each standard mesh and a gradient check.
 class OpRule : public ::testing::TestWithParam<std::size_t> {};
 
-TEST_P(OpRule, MatrixMatchesSingleDeviceOnEveryMesh) {
+TEST_P(OpRule, MatrixMatchesSingleDeviceAndPromisedCountsOnEveryMesh) {
   const sim::OpCase& op = sim::standard_op_cases()[GetParam()];
   for (const Shape& mesh : sim::standard_meshes()) {
     const sim::RuleResult r = sim::check_sharding_rule(op, mesh);
+    const std::string first = r.messages.empty() ? "" : r.messages.front();
     EXPECT_GT(r.cases, 0);
-    EXPECT_EQ(r.failures, 0) << (r.messages.empty() ? "" : r.messages.front());
+    EXPECT_EQ(r.failures, 0) << first;
+    EXPECT_EQ(r.count_failures, 0) << first;
   }
 }
 
@@ -41,6 +45,57 @@ TEST_P(OpRule, GradientMatchesFiniteDifferences) {
 INSTANTIATE_TEST_SUITE_P(StandardOps, OpRule,
                          ::testing::Range<std::size_t>(0, sim::standard_op_cases().size()),
                          [](const auto& info) { return sim::standard_op_cases()[info.param].name; });
+
+// ---- the count check itself ----
+
+// A case that replicates its input on the side (unrecorded, result unused): values and
+// gradients stay right, but the forward issues a collective that no rule promised.
+TEST(RuleCountCheck, FlagsCommunicationNoRulePromises) {
+  const sim::OpCase hidden{"relu_with_side_gather",
+                           [](const std::vector<Tensor>& x) {
+                             if (x[0].is_distributed()) {
+                               NoGradGuard no_grad;
+                               const DTensor d(x[0]);
+                               d.redistribute(Placements(d.placements().size(), Replicate()));
+                             }
+                             return relu(x[0]);
+                           },
+                           {{data({5, 3}, 1), true}}};
+  const sim::RuleResult r = sim::check_sharding_rule(hidden, {2});
+  EXPECT_EQ(r.failures, 0);
+  // R is the only input placement that needs no collective to replicate.
+  EXPECT_EQ(r.count_failures, r.cases - 1);
+  ASSERT_FALSE(r.messages.empty());
+  EXPECT_NE(r.messages.front().find("the plan promises"), std::string::npos) << r.messages.front();
+}
+
+TEST(RuleCountCheck, TracesTheRedistributionTheRulePlanned) {
+  sim::run(4, [](int) {
+    DeviceMesh mesh({4});
+    DTensor x = distribute_tensor(data({5, 6}, 1), mesh, {Partial()});
+    x.requires_grad_();
+    const Tensor y = relu(x);
+    const sim::ForwardTrace trace = sim::trace_forward(y, {x});
+    EXPECT_EQ(trace.problem, "");
+    EXPECT_EQ(trace.op_nodes, 1);
+    ASSERT_EQ(trace.redistributions.size(), 1u);
+    EXPECT_EQ(trace.redistributions[0].source, (Placements{Partial()}));
+    EXPECT_EQ(trace.redistributions[0].target, (Placements{Replicate()}));
+    EXPECT_EQ(trace.root_output, (Placements{Replicate()}));
+  });
+}
+
+TEST(RuleCountCheck, ComposedCasesCompareBackwardExactlyOnlyForSingleOps) {
+  const auto& cases = sim::standard_op_cases();
+  auto exact_on_2 = [&](const std::string& name) {
+    for (const sim::OpCase& c : cases) {
+      if (c.name == name) return sim::check_sharding_rule(c, {2}).backward_exact;
+    }
+    return -1;
+  };
+  EXPECT_EQ(exact_on_2("linear"), 4 * 4 * 3);  // x [5, 6], w [7, 6], b [7]: R, each S(d), P
+  EXPECT_EQ(exact_on_2("scalar_ops"), 0);
+}
 
 // ---- exact counts of the rules the parallel styles rely on ----
 
