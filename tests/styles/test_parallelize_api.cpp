@@ -197,7 +197,9 @@ TEST(ParallelizeModule, SrcDataRankTakesParametersFromThatRank) {
     EXPECT_GT(mode.total_count(), 0);
     for (const auto& [name, original] : before) {
       Tensor whole = DTensor(model.get_parameter(name)).full_tensor();
-      if (rank == 1) EXPECT_TRUE(equal(whole, original)) << name;
+      if (rank == 1) {
+        EXPECT_TRUE(equal(whole, original)) << name;
+      }
     }
   });
 }

@@ -55,13 +55,19 @@ std::string Json::str() const {
     std::string operator()(const std::string& s) const { return quote(s); }
     std::string operator()(const Array& a) const {
       std::string out = "[";
-      for (std::size_t i = 0; i < a.size(); ++i) out += (i ? "," : "") + a[i].str();
+      for (std::size_t i = 0; i < a.size(); ++i) {
+        if (i > 0) out += ',';
+        out += a[i].str();
+      }
       return out + "]";
     }
     std::string operator()(const Object& o) const {
       std::string out = "{";
       for (std::size_t i = 0; i < o.size(); ++i) {
-        out += (i ? "," : "") + quote(o[i].first) + ":" + o[i].second.str();
+        if (i > 0) out += ',';
+        out += quote(o[i].first);
+        out += ':';
+        out += o[i].second.str();
       }
       return out + "}";
     }
