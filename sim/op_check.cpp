@@ -2,14 +2,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <memory>
 #include <mutex>
+#include <set>
 
 #include "core/autograd.h"
 #include "core/comm_debug_mode.h"
 #include "core/dtensor.h"
+#include "core/ops/plan_trace.h"
 #include "core/philox.h"
 #include "core/redistribute.h"
-#include "sim/forward_trace.h"
+#include "sim/rule_promise.h"
 #include "sim/world.h"
 
 namespace tensorpar::sim {
@@ -78,107 +82,6 @@ Tensor data(const Shape& shape, std::uint64_t seed) {
   return randn(shape, gen, DType::Float64);
 }
 
-// ---- the collectives a case promises ----
-//
-// Forward. Each input whose placements differ from the rule's plan is redistributed once,
-// along the greedy plan of core/redistribute.h, and no local forward communicates, so a case
-// promises the sum over its redistributions of plan_collective_count(actual -> plan) and
-// nothing else. The redistributions of differentiable inputs (of every op of a composed case)
-// are read from the autograd graph (sim/forward_trace.h). Index inputs (indices, targets, class
-// weights) are not in the graph; the rules keep one sharded only where the output inherits
-// that shard (embedding: indices S(0) with a replicated table give an S(0) output) and
-// replicate it otherwise, so their plan is read off the output of the case's last op.
-// Example, 4 ranks: relu(x [P]) promises [P] -> [R], one all_reduce.
-//
-// Backward, seeded with the output's gradient in the output's placements (a Partial read as
-// Replicate), so the last op needs no redistribution of it:
-//   - one op, no leaf used twice: docs/autograd.md's table gives each input gradient the
-//     placements G, per mesh dim from the plan's input placement t and the output placement o:
-//         t S(d) -> S(d);   t P -> R;   t R -> P where o is S or P, else R;
-//     a redistributed input sends G back to its source s (a Partial s read as Replicate unless
-//     G is that Partial) along the greedy plan. The promise is the sum of those plans.
-//     Example, 2 ranks: linear(x [S(1)], w [S(0)]) runs x as [R] and gives [S(1)]; x's gradient
-//     is [P] and goes back to [S(1)]: one reduce_scatter.
-//   - several ops: the exact count would replay the engine's bookkeeping (which placements each
-//     intermediate gradient arrives in, the order the gradients of a reused tensor are summed
-//     in), i.e. re-implement what is under test. What is checked instead is what the table
-//     implies for any graph: when the forward redistributed nothing, every gradient arrives in
-//     the placements its tensor wants, and the backward issues no collective.
-
-std::int64_t planned(const Shape& mesh, const Placements& from, const Placements& to) {
-  return from == to ? 0 : plan_collective_count(mesh, plan_redistribute(mesh, from, to));
-}
-
-std::string step_text(const Shape& mesh, const Placements& from, const Placements& to) {
-  return cat(placements_str(from), " -> ", placements_str(to), " (", planned(mesh, from, to), ")");
-}
-
-Placements replicate_partials(Placements ps) {
-  for (Placement& p : ps) {
-    if (p.is_partial()) p = Replicate();
-  }
-  return ps;
-}
-
-Placements index_plan(const Placements& actual, const Placements& output) {
-  Placements t;
-  for (std::size_t m = 0; m < actual.size(); ++m) {
-    t.push_back(actual[m].is_shard() && output[m] == actual[m] ? actual[m] : Replicate());
-  }
-  return t;
-}
-
-Placements gradient_of_input(const Placements& t, const Placements& o) {
-  Placements g;
-  for (std::size_t m = 0; m < t.size(); ++m) {
-    g.push_back(t[m].is_shard()       ? t[m]
-                : t[m].is_partial()   ? Replicate()
-                : o[m].is_replicate() ? Replicate()
-                                      : Partial());
-  }
-  return g;
-}
-
-Placements gradient_back_to(const Placements& source, const Placements& g) {
-  Placements out = source;
-  for (std::size_t m = 0; m < out.size(); ++m) {
-    if (out[m].is_partial() && !(g[m] == out[m])) out[m] = Replicate();
-  }
-  return out;
-}
-
-struct Promise {
-  std::int64_t forward = 0;
-  std::int64_t backward = 0;
-  bool backward_exact = false;  // otherwise backward is promised only when nothing moved forward
-  std::string forward_steps;
-  std::string backward_steps;
-};
-
-Promise promise_of(const ForwardTrace& trace, const Shape& mesh,
-                   const std::vector<Placements>& index_inputs) {
-  Promise p;
-  auto add = [&](std::int64_t& count, std::string& text, const Placements& a, const Placements& b) {
-    if (a == b) return;
-    count += planned(mesh, a, b);
-    text += (text.empty() ? "" : ", ") + step_text(mesh, a, b);
-  };
-  for (const TracedRedistribution& r : trace.redistributions) {
-    add(p.forward, p.forward_steps, r.source, r.target);
-  }
-  for (const Placements& actual : index_inputs) {
-    add(p.forward, p.forward_steps, actual, index_plan(actual, trace.root_output));
-  }
-  p.backward_exact = trace.op_nodes == 1 && !trace.leaf_reused;
-  if (p.backward_exact) {
-    for (const TracedRedistribution& r : trace.redistributions) {
-      const Placements g = gradient_of_input(r.target, r.consumer_output);
-      add(p.backward, p.backward_steps, g, gradient_back_to(r.source, g));
-    }
-  }
-  return p;
-}
-
 }  // namespace
 
 const std::vector<Shape>& standard_meshes() {
@@ -218,25 +121,25 @@ RuleResult check_sharding_rule(const OpCase& op, const Shape& mesh_shape, double
       run(world, [&](int rank) {
         DeviceMesh mesh(mesh_shape);
         std::vector<Tensor> xs, leaves;
-        std::vector<Placements> index_inputs;
         for (std::size_t i = 0; i < op.inputs.size(); ++i) {
           DTensor d = distribute_tensor(op.inputs[i].value, mesh, combo[i]);
           if (op.inputs[i].differentiable) {
             d.requires_grad_();
             leaves.push_back(d);
-          } else {
-            index_inputs.push_back(combo[i]);
           }
           xs.push_back(d);
         }
         // Every rank runs the same collectives whatever it finds, so nothing below returns early.
         std::string problem, count_problem;
         Tensor out;
+        std::vector<PlanRecord> records;
         std::int64_t forward_count = 0, backward_count = 0;
         {
           CommDebugMode mode;
+          PlanTrace trace;
           out = op.fn(xs);
           forward_count = mode.count(CommPhase::Forward);
+          records = trace.records();
         }
         if (!out.is_distributed()) {
           problem = "the output is not a DTensor";
@@ -245,7 +148,7 @@ RuleResult check_sharding_rule(const OpCase& op, const Shape& mesh_shape, double
           if (!close(full, ref.out, tolerance)) {
             problem = cat("forward differs by ", max_abs_diff(full, ref.out));
           }
-          const ForwardTrace trace = trace_forward(out, leaves);
+          const Promise p = promise_of(records, mesh_shape, leaves, out);
           const DTensor seed =
               distribute_tensor(ref.weights, mesh, replicate_partials(DTensor(out).placements()));
           {
@@ -266,24 +169,19 @@ RuleResult check_sharding_rule(const OpCase& op, const Shape& mesh_shape, double
                             ") differs by ", max_abs_diff(gfull, ref.grads[i]));
             }
           }
-          if (!trace.problem.empty()) {
-            count_problem = "the forward graph could not be read: " + trace.problem;
-          } else {
-            const Promise p = promise_of(trace, mesh_shape, index_inputs);
-            if (forward_count != p.forward) {
-              count_problem =
-                  cat("forward issued ", forward_count, " collectives, the plan promises ",
-                      p.forward, p.forward_steps.empty() ? "" : ": ", p.forward_steps);
-            } else if (p.backward_exact && backward_count != p.backward) {
-              count_problem =
-                  cat("backward issued ", backward_count, " collectives, the plan promises ",
-                      p.backward, p.backward_steps.empty() ? "" : ": ", p.backward_steps);
-            } else if (!p.backward_exact && p.forward_steps.empty() && backward_count != 0) {
-              count_problem = cat("backward issued ", backward_count,
-                                  " collectives although the forward redistributed nothing");
-            }
-            if (rank == 0) backward_exact = p.backward_exact;
+          if (forward_count != p.forward) {
+            count_problem =
+                cat("forward issued ", forward_count, " collectives, the plan promises ", p.forward,
+                    p.forward_steps.empty() ? "" : ": ", p.forward_steps);
+          } else if (p.backward_exact && backward_count != p.backward) {
+            count_problem =
+                cat("backward issued ", backward_count, " collectives, the plan promises ",
+                    p.backward, p.backward_steps.empty() ? "" : ": ", p.backward_steps);
+          } else if (!p.backward_exact && p.forward_steps.empty() && backward_count != 0) {
+            count_problem = cat("backward issued ", backward_count,
+                                " collectives although the forward redistributed nothing");
           }
+          if (rank == 0) backward_exact = p.backward_exact;
         }
         std::lock_guard lock(mutex);
         if (!problem.empty()) problems.push_back(cat("rank ", rank, ": ", problem));

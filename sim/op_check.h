@@ -35,7 +35,8 @@ struct RuleResult {
   int cases = 0;
   int failures = 0;        // cases whose values or gradients differ (or that threw)
   int count_failures = 0;  // cases whose collective counts differ from the promised ones
-  int backward_exact = 0;  // cases whose backward count was compared exactly (one op, no reuse)
+  int backward_exact = 0;  // cases whose backward count was compared exactly (a graph of
+                           // recorded ops only; the others are held to an invariant)
   std::vector<std::string> messages;  // one per failing case (at most a few kept)
 };
 

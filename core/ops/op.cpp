@@ -5,6 +5,7 @@
 
 #include "core/autograd.h"
 #include "core/error.h"
+#include "core/ops/plan_trace.h"
 #include "core/profiler.h"
 
 namespace tensorpar {
@@ -172,6 +173,8 @@ std::vector<Tensor> apply_plain(std::shared_ptr<const OpDef> op, const std::vect
 }
 
 std::vector<Tensor> apply_distributed(std::shared_ptr<const OpDef> op, std::vector<Tensor> inputs) {
+  // The inputs as given, kept only for an active PlanTrace.
+  const std::vector<Tensor> traced = PlanTrace::active() ? inputs : std::vector<Tensor>();
   std::vector<const DTensorSpec*> specs(inputs.size(), nullptr);
   const DeviceMesh* mesh = nullptr;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
@@ -249,6 +252,7 @@ std::vector<Tensor> apply_distributed(std::shared_ptr<const OpDef> op, std::vect
         *mesh, plan.outputs[j], plan.output_shapes[j], local_outs[j].dtype()});
     outs[j] = DTensor(local_outs[j], sc->outputs[j]);
   }
+  if (!traced.empty()) PlanTrace::record(*op, traced, *sc, outs, record);
   if (!record) return outs;
   auto node = std::make_shared<DistOpNode>(op, std::move(ctx));
   node->num_outputs = static_cast<std::uint32_t>(outs.size());

@@ -19,9 +19,10 @@ const char* const kCheckUsage =
     "  matrix on the simulated backend; exits 1 when anything fails.\n"
     "  --op NAME   check only the op cases whose name contains NAME\n"
     "  --json      print {\"ops\": [{\"op\", \"gradcheck_max_rel_err\", \"rule_cases\",\n"
-    "              \"rule_failures\", \"count_failures\"}], \"ok\": bool}\n"
+    "              \"rule_failures\", \"count_failures\", \"backward_exact\"}], \"ok\": bool}\n"
     "  rule failures are cases whose values or gradients differ from the single-device run;\n"
-    "  count failures are cases whose collectives differ from the ones the rules promise.\n";
+    "  count failures are cases whose collectives differ from the ones the rules promise;\n"
+    "  backward_exact counts the cases whose backward collectives were compared exactly.\n";
 
 int run_check(const std::vector<std::string>& argv) {
   const Args args(argv, {"op"}, {"json"});
@@ -46,13 +47,14 @@ int run_check(const std::vector<std::string>& argv) {
     if (!filter.empty() && op.name.find(filter) == std::string::npos) continue;
     ++matched;
     const double err = sim::gradcheck_max_rel_err(op);
-    int cases = 0, failures = 0, count_failures = 0;
+    int cases = 0, failures = 0, count_failures = 0, backward_exact = 0;
     std::vector<std::string> messages;
     for (const Shape& mesh : sim::standard_meshes()) {
       sim::RuleResult r = sim::check_sharding_rule(op, mesh);
       cases += r.cases;
       failures += r.failures;
       count_failures += r.count_failures;
+      backward_exact += r.backward_exact;
       for (auto& m : r.messages) messages.push_back(std::move(m));
     }
     const bool pass = failures == 0 && count_failures == 0 && err < kGradTolerance;
@@ -63,7 +65,8 @@ int run_check(const std::vector<std::string>& argv) {
                    .set("gradcheck_max_rel_err", err)
                    .set("rule_cases", cases)
                    .set("rule_failures", failures)
-                   .set("count_failures", count_failures));
+                   .set("count_failures", count_failures)
+                   .set("backward_exact", backward_exact));
     } else {
       char rules[32], counts[32];
       std::snprintf(rules, sizeof rules, "%d/%d", cases - failures, cases);

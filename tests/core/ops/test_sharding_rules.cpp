@@ -9,8 +9,9 @@
 #include "core/autograd.h"
 #include "core/comm_debug_mode.h"
 #include "core/dtensor.h"
+#include "core/ops/op.h"
+#include "core/ops/plan_trace.h"
 #include "core/philox.h"
-#include "sim/forward_trace.h"
 #include "sim/op_check.h"
 #include "sim/world.h"
 #include "support/dtensor_testing.h"
@@ -34,6 +35,7 @@ TEST_P(OpRule, MatrixMatchesSingleDeviceAndPromisedCountsOnEveryMesh) {
     EXPECT_GT(r.cases, 0);
     EXPECT_EQ(r.failures, 0) << first;
     EXPECT_EQ(r.count_failures, 0) << first;
+    EXPECT_EQ(r.backward_exact, r.cases) << shape_str(mesh);
   }
 }
 
@@ -50,7 +52,7 @@ INSTANTIATE_TEST_SUITE_P(StandardOps, OpRule,
 
 // A case that replicates its input on the side (unrecorded, result unused): values and
 // gradients stay right, but the forward issues a collective that no rule promised.
-TEST(RuleCountCheck, FlagsCommunicationNoRulePromises) {
+TEST(RuleCountCheck, FlagsForwardCommunicationNoRulePromises) {
   const sim::OpCase hidden{"relu_with_side_gather",
                            [](const std::vector<Tensor>& x) {
                              if (x[0].is_distributed()) {
@@ -69,23 +71,64 @@ TEST(RuleCountCheck, FlagsCommunicationNoRulePromises) {
   EXPECT_NE(r.messages.front().find("the plan promises"), std::string::npos) << r.messages.front();
 }
 
-TEST(RuleCountCheck, TracesTheRedistributionTheRulePlanned) {
+// y = 2x with a rule that keeps every placement, whose local backward also all_reduces a scratch
+// value on DTensors: values and gradients stay right, but every backward issues one collective
+// more than the rule promises.
+class DoubleWithBackwardCollective final : public OpDef {
+ public:
+  const char* name() const override { return "double_with_backward_collective"; }
+  std::vector<Tensor> forward(OpContext&, const std::vector<Tensor>& in) const override {
+    return {in[0] * 2.0};
+  }
+  std::vector<Tensor> backward(OpContext& ctx, const std::vector<Tensor>& grads,
+                               const std::vector<bool>&) const override {
+    if (ctx.shard) {
+      Tensor scratch = zeros({1}, DType::Float64);
+      ctx.shard->inputs[0]->mesh.group(0).all_reduce(scratch)->wait();
+    }
+    return {grads[0] * 2.0};
+  }
+  ShardingPlan sharding(const std::vector<const DTensorSpec*>& in) const override {
+    return {{in[0]->placements}, {in[0]->placements}, {in[0]->shape}};
+  }
+};
+
+TEST(RuleCountCheck, FlagsBackwardCommunicationNoRulePromises) {
+  const sim::OpCase hidden{"double_with_backward_collective",
+                           [](const std::vector<Tensor>& x) {
+                             return apply_op1(DoubleWithBackwardCollective{}, {x[0]});
+                           },
+                           {{data({5, 3}, 1), true}}};
+  const sim::RuleResult r = sim::check_sharding_rule(hidden, {3});
+  EXPECT_EQ(r.failures, 0);
+  EXPECT_EQ(r.backward_exact, r.cases);
+  EXPECT_EQ(r.count_failures, r.cases);
+  ASSERT_FALSE(r.messages.empty());
+  EXPECT_NE(r.messages.front().find("backward issued 1 collectives, the plan promises 0"),
+            std::string::npos)
+      << r.messages.front();
+}
+
+TEST(RuleCountCheck, RecordsTheRedistributionTheRulePlanned) {
   sim::run(4, [](int) {
     DeviceMesh mesh({4});
     DTensor x = distribute_tensor(data({5, 6}, 1), mesh, {Partial()});
     x.requires_grad_();
+    PlanTrace trace;
     const Tensor y = relu(x);
-    const sim::ForwardTrace trace = sim::trace_forward(y, {x});
-    EXPECT_EQ(trace.problem, "");
-    EXPECT_EQ(trace.op_nodes, 1);
-    ASSERT_EQ(trace.redistributions.size(), 1u);
-    EXPECT_EQ(trace.redistributions[0].source, (Placements{Partial()}));
-    EXPECT_EQ(trace.redistributions[0].target, (Placements{Replicate()}));
-    EXPECT_EQ(trace.root_output, (Placements{Replicate()}));
+    ASSERT_EQ(trace.records().size(), 1u);
+    const PlanRecord& r = trace.records()[0];
+    EXPECT_EQ(r.op, "relu");
+    ASSERT_EQ(r.inputs.size(), 1u);
+    EXPECT_EQ(r.inputs[0].actual, (Placements{Partial()}));
+    EXPECT_EQ(r.inputs[0].planned, (Placements{Replicate()}));
+    EXPECT_TRUE(r.redistributed(0));
+    EXPECT_EQ(r.outputs, (std::vector<Placements>{{Replicate()}}));
+    EXPECT_TRUE(r.recorded_for_backward);
   });
 }
 
-TEST(RuleCountCheck, ComposedCasesCompareBackwardExactlyOnlyForSingleOps) {
+TEST(RuleCountCheck, SingleOpsAndComposedCasesGetExactBackwardCounts) {
   const auto& cases = sim::standard_op_cases();
   auto exact_on_2 = [&](const std::string& name) {
     for (const sim::OpCase& c : cases) {
@@ -93,8 +136,46 @@ TEST(RuleCountCheck, ComposedCasesCompareBackwardExactlyOnlyForSingleOps) {
     }
     return -1;
   };
-  EXPECT_EQ(exact_on_2("linear"), 4 * 4 * 3);  // x [5, 6], w [7, 6], b [7]: R, each S(d), P
-  EXPECT_EQ(exact_on_2("scalar_ops"), 0);
+  EXPECT_EQ(exact_on_2("linear"), 4 * 4 * 3);     // x [5, 6], w [7, 6], b [7]: R, each S(d), P
+  EXPECT_EQ(exact_on_2("scalar_ops"), 4);         // x [5, 3] used twice, through five ops
+  EXPECT_EQ(exact_on_2("nll_loss_none"), 4 * 2);  // log_softmax then nll_loss; target R or S(0)
+}
+
+// y = softmax(x0) used twice. On x0 [S(1)], x1 [P], y is [R] (gathered); y * x1 is [P] and
+// gives y the gradient [P], y + x1 gives it [R]; their sum stays [P], so softmax keeps its
+// output's gradient Partial and x0's goes back to [S(1)] by reduce_scatter, not a local chunk.
+TEST(RuleCountCheck, ReusedIntermediateGetsAnExactBackwardCount) {
+  const sim::OpCase reuse{"softmax_used_twice",
+                          [](const std::vector<Tensor>& x) {
+                            const Tensor y = softmax(x[0], 1);
+                            return y * x[1] + y;
+                          },
+                          {{data({5, 7}, 1), true}, {data({5, 7}, 2), true}}};
+  for (const Shape& mesh : sim::standard_meshes()) {
+    const sim::RuleResult r = sim::check_sharding_rule(reuse, mesh);
+    const std::string first = r.messages.empty() ? "" : r.messages.front();
+    EXPECT_EQ(r.failures, 0) << first;
+    EXPECT_EQ(r.count_failures, 0) << first;
+    EXPECT_EQ(r.backward_exact, r.cases) << shape_str(mesh);
+  }
+}
+
+// A node that is not an op (here the DTensor API's redistribute) hides the gradient's path from
+// the records: the backward is then held to the invariant only.
+TEST(RuleCountCheck, GraphsWithOtherNodesFallBackToTheInvariant) {
+  const sim::OpCase api{"relu_then_redistribute",
+                        [](const std::vector<Tensor>& x) {
+                          const Tensor y = relu(x[0]);
+                          if (!y.is_distributed()) return y;
+                          const DTensor d(y);
+                          return Tensor(d.redistribute(d.placements()));
+                        },
+                        {{data({5, 3}, 1), true}}};
+  const sim::RuleResult r = sim::check_sharding_rule(api, {2});
+  const std::string first = r.messages.empty() ? "" : r.messages.front();
+  EXPECT_EQ(r.failures, 0) << first;
+  EXPECT_EQ(r.count_failures, 0) << first;
+  EXPECT_EQ(r.backward_exact, 0);
 }
 
 // ---- exact counts of the rules the parallel styles rely on ----
