@@ -58,7 +58,8 @@ Tensor forward(const Tensor& x, std::int64_t dim, const char* what, bool log) {
         const Row<T> lse = out.exp().colwise().sum().log();
         out.rowwise() -= lse;
       } else {
-        out = out.exp();
+        // A masked score (-inf) gets exactly 0: a vectorised exp may clamp -inf to a denormal.
+        out = out.isInf().select(T(0), out.exp());
         const Row<T> total = out.colwise().sum();
         out.rowwise() /= total;
       }

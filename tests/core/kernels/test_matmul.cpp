@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -62,7 +63,12 @@ Tensor reference_matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   return from_vector(out, batch);
 }
 
-double tolerance(DType dtype) { return dtype == DType::Float64 ? 1e-12 : 1e-5; }
+// Rounding grows with the contraction length k: float32 sums of k products of standard normals
+// differ from the float64 reference by up to about k * 2^-24 per term, depending on the order
+// and on whether the build fuses multiply-adds.
+double tolerance(DType dtype, std::int64_t k) {
+  return dtype == DType::Float64 ? 1e-12 : std::max(1e-5, 4e-7 * static_cast<double>(k));
+}
 
 void expect_matmul_matches(const Shape& as, const Shape& bs, bool ta, bool tb, DType dtype,
                            std::uint64_t seed) {
@@ -71,7 +77,8 @@ void expect_matmul_matches(const Shape& as, const Shape& bs, bool ta, bool tb, D
   Tensor want = reference_matmul(a, b, ta, tb);
   ASSERT_EQ(got.shape(), want.shape()) << shape_str(as) << " @ " << shape_str(bs);
   EXPECT_EQ(got.dtype(), dtype);
-  EXPECT_TRUE(allclose(got, want, tolerance(dtype), tolerance(dtype)))
+  const std::int64_t k = ta ? as[as.size() - 2] : as.back();
+  EXPECT_TRUE(allclose(got, want, tolerance(dtype, k), tolerance(dtype, k)))
       << shape_str(as) << " @ " << shape_str(bs) << " ta " << ta << " tb " << tb << " "
       << dtype_name(dtype) << " max diff " << max_abs_diff(got, want.to(dtype));
 }
@@ -193,9 +200,9 @@ TEST(KernelMatmul, LinearMatchesReference) {
     Tensor b = random({5}, dtype, 72);
     Tensor y = kernels::linear(x, w, b);
     EXPECT_EQ(y.shape(), (Shape{2, 3, 5}));
-    EXPECT_TRUE(allclose(y, reference_linear(x, w, b), tolerance(dtype), tolerance(dtype)));
+    EXPECT_TRUE(allclose(y, reference_linear(x, w, b), tolerance(dtype, 4), tolerance(dtype, 4)));
     Tensor y0 = kernels::linear(x, w, Tensor());
-    EXPECT_TRUE(allclose(y0, reference_linear(x, w, Tensor()), tolerance(dtype), tolerance(dtype)));
+    EXPECT_TRUE(allclose(y0, reference_linear(x, w, Tensor()), tolerance(dtype, 4), tolerance(dtype, 4)));
   }
 }
 
