@@ -2,6 +2,7 @@
 #include "core/autograd.h"
 
 #include <atomic>
+#include <optional>
 #include <queue>
 #include <unordered_map>
 #include <unordered_set>
@@ -45,7 +46,9 @@ Tensor ones_like_root(const Tensor& root) {
 
 }  // namespace
 
-Node::Node() : sequence_nr(g_next_sequence_nr.fetch_add(1, std::memory_order_relaxed)) {}
+Node::Node() : sequence_nr(g_next_sequence_nr.fetch_add(1, std::memory_order_relaxed)) {
+  if (const std::string* module = current_comm_module()) comm_module = *module;
+}
 
 bool GradMode::is_enabled() { return t_grad_enabled; }
 void GradMode::set_enabled(bool enabled) { t_grad_enabled = enabled; }
@@ -242,7 +245,12 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads
     ready.pop();
     Pending& p = pending[n];
     std::shared_ptr<Node> keep = p.node;
-    std::vector<Tensor> out = n->apply(std::move(p.grads));
+    std::vector<Tensor> out;
+    {
+      std::optional<CommModuleScope> module;
+      if (!n->comm_module.empty()) module.emplace(n->comm_module);
+      out = n->apply(std::move(p.grads));
+    }
     p.grads.clear();
     if (!retain_graph) n->release_saved();
     for (std::size_t i = 0; i < n->next_edges.size(); ++i) {

@@ -47,6 +47,9 @@ class Node : public std::enable_shared_from_this<Node> {
   std::vector<Edge> next_edges;
   // Creation order: later nodes run first among ready ones (deterministic order).
   std::uint64_t sequence_nr;
+  // The module whose forward created this node (CommDebugMode's innermost CommModuleScope then),
+  // so the backward's collectives are attributed to it; empty outside labelled modules.
+  std::string comm_module;
   // Whether apply() needs gradient i of the forward inputs.
   bool needs_input_grad(std::size_t i) const {
     return i < next_edges.size() && next_edges[i].node != nullptr;

@@ -29,6 +29,7 @@ CommPhase current_comm_phase() { return t_phase; }
 
 CommModuleScope::CommModuleScope(const std::string& fqn) : previous_(t_module) { t_module = &fqn; }
 CommModuleScope::~CommModuleScope() { t_module = previous_; }
+const std::string* current_comm_module() { return t_module; }
 
 CommDebugMode::CommDebugMode() : previous_(innermost) { innermost = this; }
 

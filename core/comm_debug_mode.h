@@ -13,7 +13,8 @@
 // Each record also carries the phase it was issued in (forward unless a CommPhaseScope says
 // otherwise: autograd's backward() marks its collectives Backward, optimizer steps Optimizer)
 // and the module being called (the innermost CommModuleScope; modules labelled by
-// parallelize_module open one around their forward):
+// parallelize_module open one around their forward, and backward runs each autograd node under
+// the module that created it):
 //
 //   mode.counts_by_name(CommPhase::Backward);   // {"all_reduce": 9}
 //   mode.counts_by_module();                    // {"layers.0.attention.wo": {"all_reduce": 1}}
@@ -64,6 +65,8 @@ class CommModuleScope {
  private:
   const std::string* previous_;
 };
+// The innermost CommModuleScope's FQN on this thread, or null.
+const std::string* current_comm_module();
 
 class CommDebugMode {
  public:

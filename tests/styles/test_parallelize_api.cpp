@@ -375,12 +375,21 @@ TEST(ParallelizeModule, CollectivesAreAttributedToModuleFqns) {
     MLPStacked model(2);
     parallelize_module(model, mesh,
                        {{"layers.*.net1", ColwiseParallel()}, {"layers.*.net2", RowwiseParallel()}});
-    CommDebugMode mode;
-    model(input({8, 10}));
-    const auto by_module = mode.counts_by_module();
+    Tensor x = input({8, 10}).requires_grad_();
+    CommDebugMode forward;
+    Tensor y = model(x);
+    const auto by_module = forward.counts_by_module();
     EXPECT_EQ(by_module.at("layers.0.net2"), (Counts{{"all_reduce", 1}}));
     EXPECT_EQ(by_module.at("layers.1.net2"), (Counts{{"all_reduce", 1}}));
     EXPECT_EQ(by_module.size(), 2u);
+    // Backward: the all_reduce of each Colwise input gradient belongs to the module whose
+    // forward created that node.
+    CommDebugMode backward;
+    sum(y).backward();
+    for (const auto& r : backward.records()) EXPECT_EQ(r.phase, CommPhase::Backward);
+    EXPECT_EQ(backward.counts_by_module(),
+              (std::map<std::string, Counts>{{"layers.0.net1", {{"all_reduce", 1}}},
+                                             {"layers.1.net1", {{"all_reduce", 1}}}}));
   });
 }
 
