@@ -68,16 +68,8 @@ double thread_cpu_seconds() {
 }
 
 nn::ModelArgs model_args() {
-  nn::ModelArgs args;
-  args.n_layers = kLayers;
-  args.vocab_size = kVocab;
-  args.max_seq_len = kSeq;
-  args.dim = kDim;
-  args.n_heads = kHeads;
-  args.dropout_p = 0;
-  args.weight_tying = true;
-  args.seed = 0;
-  return args;
+  return {.n_layers = kLayers, .vocab_size = kVocab, .max_seq_len = kSeq, .dim = kDim,
+          .n_heads = kHeads, .dropout_p = 0, .weight_tying = true, .seed = 0};
 }
 
 // W ranks train the same model on the same batch; world == 1 is the plain model.

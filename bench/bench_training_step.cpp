@@ -92,16 +92,9 @@ BENCHMARK(BM_Gemm)
     ->Unit(benchmark::kMillisecond);
 
 void BM_TrainingStep(benchmark::State& state) {
-  nn::ModelArgs args;
-  args.n_layers = kLayers;
-  args.vocab_size = kVocab;
-  args.max_seq_len = kSeq;
-  args.dim = kDim;
-  args.n_heads = kHeads;
-  args.dropout_p = 0;
-  args.weight_tying = true;
-  args.seed = 0;
-  nn::Transformer model(args);
+  nn::Transformer model({.n_layers = kLayers, .vocab_size = kVocab, .max_seq_len = kSeq,
+                         .dim = kDim, .n_heads = kHeads, .dropout_p = 0, .weight_tying = true,
+                         .seed = 0});
   optim::Adam opt(model.parameters(), optim::AdamOptions{});
 
   std::vector<std::int64_t> tok(kTokens), tgt(kTokens);
