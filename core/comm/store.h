@@ -26,6 +26,10 @@ class StoreTimeoutError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// "<what>: timed out after 30000 ms waiting for keys [\"a\", \"b\"]": every store's timeout text.
+std::string store_timeout_message(const char* what, const std::vector<std::string>& keys,
+                                  std::chrono::milliseconds timeout);
+
 class Store {
  public:
   static constexpr std::chrono::milliseconds kDefaultTimeout{300000};
