@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
-#include "core/communicator.h"
-#include "core/rank_context.h"
-#include "core/tensor.h"
+#include "core/comm/communicator.h"
+#include "core/comm/rank_context.h"
+#include "core/ops/ops.h"
 #include "sim/world.h"
 
 namespace tensorpar {

@@ -15,12 +15,12 @@
 #include <optional>
 #include <vector>
 
-#include "core/autograd.h"
-#include "core/dtensor.h"
-#include "core/ops.h"
+#include "core/autograd/autograd.h"
+#include "core/dtensor/dtensor.h"
+#include "core/ops/ops.h"
 #include "core/ops/op.h"
-#include "core/philox.h"
-#include "core/tensor.h"
+#include "core/tensor/philox.h"
+#include "core/tensor/tensor.h"
 #include "sim/world.h"
 
 namespace tensorpar {

@@ -7,10 +7,10 @@
 #include <cstring>
 #include <vector>
 
-#include "core/comm_debug_mode.h"
-#include "core/dtensor.h"
-#include "core/rank_context.h"
-#include "core/redistribute.h"
+#include "core/comm/comm_debug_mode.h"
+#include "core/dtensor/dtensor.h"
+#include "core/comm/rank_context.h"
+#include "core/dtensor/redistribute.h"
 #include "sim/world.h"
 
 namespace tensorpar {

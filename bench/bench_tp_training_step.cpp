@@ -30,11 +30,11 @@
 #include <vector>
 
 #include "core/nn/transformer.h"
-#include "core/ops.h"
+#include "core/ops/ops.h"
 #include "core/optim/adam.h"
-#include "core/profiler.h"
-#include "core/rank_context.h"
-#include "core/tensor.h"
+#include "core/comm/profiler.h"
+#include "core/comm/rank_context.h"
+#include "core/tensor/tensor.h"
 #include "sim/world.h"
 #include "styles/transformer_plan.h"
 

@@ -19,10 +19,10 @@
 
 #include "core/kernels/matmul.h"
 #include "core/nn/transformer.h"
-#include "core/ops.h"
+#include "core/ops/ops.h"
 #include "core/optim/adam.h"
-#include "core/philox.h"
-#include "core/tensor.h"
+#include "core/tensor/philox.h"
+#include "core/tensor/tensor.h"
 
 namespace tensorpar {
 namespace {

@@ -4,7 +4,7 @@
 #include <sstream>
 #include <thread>
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace tensorpar::sim {
 

@@ -15,7 +15,7 @@
 #include <tuple>
 #include <vector>
 
-#include "core/communicator.h"
+#include "core/comm/communicator.h"
 #include "sim/rendezvous.h"
 
 namespace tensorpar::sim {

@@ -7,12 +7,13 @@
 #include <mutex>
 #include <set>
 
-#include "core/autograd.h"
-#include "core/comm_debug_mode.h"
-#include "core/dtensor.h"
+#include "core/autograd/autograd.h"
+#include "core/comm/comm_debug_mode.h"
+#include "core/dtensor/dtensor.h"
+#include "core/ops/ops.h"
 #include "core/ops/plan_trace.h"
-#include "core/philox.h"
-#include "core/redistribute.h"
+#include "core/tensor/philox.h"
+#include "core/dtensor/redistribute.h"
 #include "sim/rule_promise.h"
 #include "sim/world.h"
 

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "core/tensor.h"
+#include "core/ops/ops.h"
 
 namespace tensorpar::sim {
 

@@ -13,8 +13,8 @@
 #include <cstdint>
 #include <span>
 
-#include "core/dtype.h"
-#include "core/reduce_op.h"
+#include "core/tensor/dtype.h"
+#include "core/comm/reduce_op.h"
 
 namespace tensorpar::sim {
 

@@ -4,9 +4,9 @@
 #include <memory>
 #include <set>
 
-#include "core/dtensor.h"
-#include "core/error.h"
-#include "core/redistribute.h"
+#include "core/dtensor/dtensor.h"
+#include "core/base/error.h"
+#include "core/dtensor/redistribute.h"
 
 namespace tensorpar::sim {
 

@@ -34,9 +34,9 @@
 #include <vector>
 
 #include "core/ops/plan_trace.h"
-#include "core/placement.h"
-#include "core/shape.h"
-#include "core/tensor.h"
+#include "core/dtensor/placement.h"
+#include "core/tensor/shape.h"
+#include "core/ops/ops.h"
 
 namespace tensorpar::sim {
 

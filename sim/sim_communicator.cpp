@@ -5,7 +5,7 @@
 #include <span>
 #include <utility>
 
-#include "core/error.h"
+#include "core/base/error.h"
 #include "sim/group.h"
 #include "sim/reduce.h"
 

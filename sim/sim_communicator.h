@@ -48,7 +48,7 @@
 #include <memory>
 #include <vector>
 
-#include "core/communicator.h"
+#include "core/comm/communicator.h"
 
 namespace tensorpar::sim {
 

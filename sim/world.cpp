@@ -5,8 +5,8 @@
 #include <system_error>
 #include <thread>
 
-#include "core/error.h"
-#include "core/rank_context.h"
+#include "core/base/error.h"
+#include "core/comm/rank_context.h"
 #include "sim/group.h"
 #include "sim/sim_communicator.h"
 

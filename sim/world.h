@@ -21,7 +21,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "core/communicator.h"
+#include "core/comm/communicator.h"
 
 namespace tensorpar::sim {
 

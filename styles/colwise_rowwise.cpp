@@ -1,6 +1,6 @@
 #include "styles/colwise_rowwise.h"
 
-#include "core/error.h"
+#include "core/base/error.h"
 #include "core/nn/layers.h"
 #include "styles/distribute_module.h"
 #include "styles/style_util.h"

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "core/device_mesh.h"
+#include "core/dtensor/device_mesh.h"
 #include "core/nn/module.h"
 
 namespace tensorpar {

@@ -11,9 +11,9 @@
 #include <stdexcept>
 #include <vector>
 
-#include "core/autograd.h"
-#include "core/dtensor.h"
-#include "core/error.h"
+#include "core/autograd/autograd.h"
+#include "core/dtensor/dtensor.h"
+#include "core/base/error.h"
 #include "core/ops/loss_parallel_hooks.h"
 
 namespace tensorpar {

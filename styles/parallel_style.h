@@ -17,9 +17,9 @@
 #include <string>
 #include <vector>
 
-#include "core/device_mesh.h"
+#include "core/dtensor/device_mesh.h"
 #include "core/nn/module.h"
-#include "core/placement.h"
+#include "core/dtensor/placement.h"
 
 namespace tensorpar {
 

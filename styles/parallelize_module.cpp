@@ -1,7 +1,7 @@
 #include "styles/parallelize_module.h"
 
-#include "core/error.h"
-#include "core/warning.h"
+#include "core/base/error.h"
+#include "core/base/warning.h"
 #include "styles/style_util.h"
 
 namespace tensorpar {

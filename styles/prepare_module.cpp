@@ -1,6 +1,6 @@
 #include "styles/prepare_module.h"
 
-#include "core/error.h"
+#include "core/base/error.h"
 #include "styles/style_util.h"
 
 namespace tensorpar {

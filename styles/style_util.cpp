@@ -1,8 +1,8 @@
 #include "styles/style_util.h"
 
-#include "core/autograd.h"
-#include "core/error.h"
-#include "core/warning.h"
+#include "core/autograd/autograd.h"
+#include "core/base/error.h"
+#include "core/base/warning.h"
 
 namespace tensorpar::styles_detail {
 

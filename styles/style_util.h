@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "core/device_mesh.h"
-#include "core/dtensor.h"
-#include "core/placement.h"
+#include "core/dtensor/device_mesh.h"
+#include "core/dtensor/dtensor.h"
+#include "core/dtensor/placement.h"
 
 namespace tensorpar::styles_detail {
 

@@ -3,7 +3,7 @@
 
 #include <limits>
 
-#include "core/eigen_kernels.h"
+#include "core/kernels/cpu/eigen_kernels.h"
 
 namespace tensorpar::kernels {
 

@@ -1,6 +1,6 @@
 #pragma once
 // Pieces of scaled dot-product attention that are not matmuls.
-#include "core/tensor.h"
+#include "core/tensor/tensor.h"
 
 namespace tensorpar::kernels {
 

@@ -9,7 +9,7 @@
 #include <cstring>
 #include <type_traits>
 
-#include "core/eigen_kernels.h"
+#include "core/kernels/cpu/eigen_kernels.h"
 // The vectorised erf of gelu_exact (Eigen's own module, outside its stable API only by name).
 #include <unsupported/Eigen/SpecialFunctions>
 #include "core/kernels/reduce.h"

@@ -10,8 +10,8 @@
 //   [4, 1, 3] * [5, 1]  ->  [4, 5, 3]      [2, 3] + [3]  ->  [2, 3]      [2, 3] + [4]  throws
 #include <cstdint>
 
-#include "core/shape.h"
-#include "core/tensor.h"
+#include "core/tensor/shape.h"
+#include "core/tensor/tensor.h"
 
 namespace tensorpar::kernels {
 

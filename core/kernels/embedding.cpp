@@ -1,7 +1,7 @@
 // Masked embedding lookup and its scatter-add backward, one contiguous row of D per index.
 #include "core/kernels/embedding.h"
 
-#include "core/eigen_kernels.h"
+#include "core/kernels/cpu/eigen_kernels.h"
 
 namespace tensorpar::kernels {
 

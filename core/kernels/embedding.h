@@ -10,7 +10,7 @@
 // indices are Int64 of any shape; weight is (rows, D) of Float32 or Float64.
 #include <cstdint>
 
-#include "core/tensor.h"
+#include "core/tensor/tensor.h"
 
 namespace tensorpar::kernels {
 

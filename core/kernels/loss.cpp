@@ -6,7 +6,7 @@
 #include <limits>
 #include <string>
 
-#include "core/eigen_kernels.h"
+#include "core/kernels/cpu/eigen_kernels.h"
 #include "core/kernels/softmax.h"
 
 namespace tensorpar::kernels {

@@ -29,9 +29,9 @@ Reduction parse_reduction(const std::string& s);
 
 }  // namespace tensorpar::kernels
 
-#include "core/dtype.h"
-#include "core/shape.h"
-#include "core/tensor.h"
+#include "core/tensor/dtype.h"
+#include "core/tensor/shape.h"
+#include "core/tensor/tensor.h"
 
 namespace tensorpar::kernels {
 

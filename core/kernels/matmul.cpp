@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "core/eigen_kernels.h"
+#include "core/kernels/cpu/eigen_kernels.h"
 #include "core/kernels/reduce.h"
 
 namespace tensorpar::kernels {

@@ -9,7 +9,7 @@
 //   matmul(a [2, 3], b [5, 3, 4])                    -> [5, 2, 4]   (a shared by every batch)
 //   matmul(a [5, 7, 2, 3], b [5, 7, 3, 4])           -> [5, 7, 2, 4]
 //   linear(x [8, 16, 32], w [64, 32], bias [64])     -> [8, 16, 64]
-#include "core/tensor.h"
+#include "core/tensor/tensor.h"
 
 namespace tensorpar::kernels {
 

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "core/eigen_kernels.h"
+#include "core/kernels/cpu/eigen_kernels.h"
 
 namespace tensorpar::kernels {
 

@@ -7,7 +7,7 @@
 //   rms_norm:   mean(x^2) = [5], rstd = [1/sqrt(5)], y = [[1/sqrt(5), 3/sqrt(5)]]
 //
 // weight and bias are [D] tensors of x's dtype, or undefined Tensors (no affine transform).
-#include "core/tensor.h"
+#include "core/tensor/tensor.h"
 
 namespace tensorpar::kernels {
 

@@ -6,8 +6,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "core/error.h"
-#include "core/philox.h"
+#include "core/base/error.h"
+#include "core/tensor/philox.h"
 
 namespace tensorpar::kernels {
 

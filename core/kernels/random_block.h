@@ -11,9 +11,9 @@
 // Float32 and Float64; other dtypes throw "uniform_block: dtype int64 is not supported".
 #include <cstdint>
 
-#include "core/dtype.h"
-#include "core/shape.h"
-#include "core/tensor.h"
+#include "core/tensor/dtype.h"
+#include "core/tensor/shape.h"
+#include "core/tensor/tensor.h"
 
 namespace tensorpar::kernels {
 

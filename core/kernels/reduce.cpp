@@ -9,7 +9,7 @@
 #include <limits>
 #include <type_traits>
 
-#include "core/eigen_kernels.h"
+#include "core/kernels/cpu/eigen_kernels.h"
 
 namespace tensorpar::kernels {
 

@@ -15,8 +15,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/shape.h"
-#include "core/tensor.h"
+#include "core/tensor/shape.h"
+#include "core/tensor/tensor.h"
 
 namespace tensorpar::kernels {
 

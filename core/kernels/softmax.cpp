@@ -3,7 +3,7 @@
 // (inner == 1 is the common last-dim case: one column of contiguous elements).
 #include "core/kernels/softmax.h"
 
-#include "core/eigen_kernels.h"
+#include "core/kernels/cpu/eigen_kernels.h"
 
 namespace tensorpar::kernels {
 

@@ -9,7 +9,7 @@
 // A row of -inf gives NaN, as torch does. A 0-d tensor is one row of one element (dim 0 or -1).
 #include <cstdint>
 
-#include "core/tensor.h"
+#include "core/tensor/tensor.h"
 
 namespace tensorpar::kernels {
 

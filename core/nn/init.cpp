@@ -1,6 +1,6 @@
 #include "core/nn/init.h"
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace tensorpar::nn::init {
 

@@ -6,8 +6,8 @@
 // The results are fresh leaf tensors with requires_grad set.
 #include <cstdint>
 
-#include "core/philox.h"
-#include "core/tensor.h"
+#include "core/tensor/philox.h"
+#include "core/tensor/tensor.h"
 
 namespace tensorpar::nn::init {
 

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "core/nn/module.h"
-#include "core/ops.h"
-#include "core/philox.h"
+#include "core/ops/ops.h"
+#include "core/tensor/philox.h"
 
 namespace tensorpar::nn {
 

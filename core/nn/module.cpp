@@ -5,8 +5,8 @@
 #include <stdexcept>
 #include <unordered_set>
 
-#include "core/comm_debug_mode.h"
-#include "core/error.h"
+#include "core/comm/comm_debug_mode.h"
+#include "core/base/error.h"
 
 namespace tensorpar::nn {
 

@@ -1,6 +1,6 @@
 #include "core/nn/transformer.h"
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace tensorpar::nn {
 

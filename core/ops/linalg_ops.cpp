@@ -8,7 +8,8 @@
 //   x S(-1) and/or w S(1)        -> both sharded on the contraction dim, y Partial, bias Partial
 //   x Partial, w Replicate       -> y Partial, bias Partial
 //   otherwise                    -> everything Replicate
-#include "core/error.h"
+#include "core/base/error.h"
+#include "core/ops/ops.h"
 #include "core/kernels/matmul.h"
 #include "core/kernels/reduce.h"
 #include "core/ops/op.h"

@@ -11,7 +11,8 @@
 // alive and restores the previous ones (styles/loss_parallel.h does both in an RAII scope).
 #include <cstdint>
 
-#include "core/tensor.h"
+#include "core/tensor/tensor.h"
+#include "core/ops/ops.h"
 
 namespace tensorpar {
 

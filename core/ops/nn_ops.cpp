@@ -11,7 +11,8 @@
 #include <cmath>
 #include <limits>
 
-#include "core/error.h"
+#include "core/base/error.h"
+#include "core/ops/ops.h"
 #include "core/kernels/attention.h"
 #include "core/kernels/embedding.h"
 #include "core/kernels/loss.h"

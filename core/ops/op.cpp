@@ -3,10 +3,10 @@
 
 #include <unordered_map>
 
-#include "core/autograd.h"
-#include "core/error.h"
+#include "core/autograd/autograd.h"
+#include "core/base/error.h"
 #include "core/ops/plan_trace.h"
-#include "core/profiler.h"
+#include "core/comm/profiler.h"
 
 namespace tensorpar {
 

@@ -24,8 +24,8 @@
 #include <string>
 #include <vector>
 
-#include "core/dtensor.h"
-#include "core/tensor.h"
+#include "core/dtensor/dtensor.h"
+#include "core/tensor/tensor.h"
 
 namespace tensorpar {
 

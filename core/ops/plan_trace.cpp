@@ -1,6 +1,6 @@
 #include "core/ops/plan_trace.h"
 
-#include "core/dtensor.h"
+#include "core/dtensor/dtensor.h"
 
 namespace tensorpar {
 

@@ -23,8 +23,8 @@
 #include <vector>
 
 #include "core/ops/op.h"
-#include "core/placement.h"
-#include "core/tensor.h"
+#include "core/dtensor/placement.h"
+#include "core/tensor/tensor.h"
 
 namespace tensorpar {
 

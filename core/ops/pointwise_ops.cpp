@@ -2,14 +2,15 @@
 // clone, dtype conversion and dropout.
 #include <cmath>
 
-#include "core/autograd.h"
-#include "core/dense_ops.h"
-#include "core/error.h"
+#include "core/autograd/autograd.h"
+#include "core/ops/ops.h"
+#include "core/kernels/dense_ops.h"
+#include "core/base/error.h"
 #include "core/kernels/elementwise.h"
 #include "core/kernels/random_block.h"
 #include "core/ops/op.h"
 #include "core/ops/sharding.h"
-#include "core/philox.h"
+#include "core/tensor/philox.h"
 
 namespace tensorpar {
 

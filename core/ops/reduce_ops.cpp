@@ -5,9 +5,10 @@
 // replicates that dim first (the backward must know which rank holds the maximum).
 #include <algorithm>
 
-#include "core/autograd.h"
-#include "core/dense_ops.h"
-#include "core/error.h"
+#include "core/autograd/autograd.h"
+#include "core/ops/ops.h"
+#include "core/kernels/dense_ops.h"
+#include "core/base/error.h"
 #include "core/kernels/elementwise.h"
 #include "core/kernels/reduce.h"
 #include "core/ops/op.h"

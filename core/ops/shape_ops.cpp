@@ -11,7 +11,8 @@
 #include <algorithm>
 #include <numeric>
 
-#include "core/error.h"
+#include "core/base/error.h"
+#include "core/ops/ops.h"
 #include "core/kernels/layout.h"
 #include "core/ops/op.h"
 #include "core/ops/sharding.h"

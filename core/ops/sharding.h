@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/dtensor_spec.h"
+#include "core/dtensor/dtensor_spec.h"
 #include "core/ops/op.h"
 
 namespace tensorpar {

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <type_traits>
 
-#include "core/comm_debug_mode.h"
-#include "core/error.h"
+#include "core/comm/comm_debug_mode.h"
+#include "core/base/error.h"
 
 namespace tensorpar::optim {
 

@@ -2,9 +2,9 @@
 
 #include <unordered_set>
 
-#include "core/autograd.h"
-#include "core/dtensor.h"
-#include "core/error.h"
+#include "core/autograd/autograd.h"
+#include "core/dtensor/dtensor.h"
+#include "core/base/error.h"
 
 namespace tensorpar::optim {
 

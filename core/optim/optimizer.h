@@ -14,7 +14,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "core/tensor.h"
+#include "core/tensor/tensor.h"
 
 namespace tensorpar::optim {
 

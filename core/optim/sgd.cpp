@@ -2,8 +2,8 @@
 
 #include <type_traits>
 
-#include "core/comm_debug_mode.h"
-#include "core/error.h"
+#include "core/comm/comm_debug_mode.h"
+#include "core/base/error.h"
 
 namespace tensorpar::optim {
 

@@ -7,7 +7,7 @@
 #include <typeinfo>
 #include <vector>
 
-#include "core/tensor.h"
+#include "core/ops/ops.h"
 #include "support/expect_error.h"
 
 namespace tensorpar::tensor_testing {

@@ -2,7 +2,7 @@
 // per-thread isolation.
 #include <thread>
 
-#include "core/comm_debug_mode.h"
+#include "core/comm/comm_debug_mode.h"
 #include "sim_testing.h"
 
 namespace tensorpar {

@@ -5,10 +5,10 @@
 
 #include <memory>
 
-#include "core/comm_debug_mode.h"
-#include "core/dtensor.h"
+#include "core/comm/comm_debug_mode.h"
+#include "core/dtensor/dtensor.h"
 #include "core/nn/layers.h"
-#include "core/philox.h"
+#include "core/tensor/philox.h"
 #include "support/expect_error.h"
 
 namespace tensorpar::style_testing {

@@ -7,11 +7,11 @@
 #include <string>
 #include <vector>
 
-#include "core/autograd.h"
-#include "core/comm_debug_mode.h"
-#include "core/dtensor.h"
+#include "core/autograd/autograd.h"
+#include "core/comm/comm_debug_mode.h"
+#include "core/dtensor/dtensor.h"
 #include "core/ops/loss_parallel_hooks.h"
-#include "core/philox.h"
+#include "core/tensor/philox.h"
 #include "sim/world.h"
 #include "styles/loss_parallel.h"
 #include "support/expect_error.h"

@@ -3,9 +3,9 @@
 // compared with the single-device one (output, gradients, parameters after an SGD step).
 #include <gtest/gtest.h>
 
-#include "core/autograd.h"
+#include "core/autograd/autograd.h"
 #include "core/optim/sgd.h"
-#include "core/warning.h"
+#include "core/base/warning.h"
 #include "sim/world.h"
 #include "style_testing.h"
 #include "styles/parallel.h"

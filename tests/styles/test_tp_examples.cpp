@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "core/autograd.h"
-#include "core/comm_debug_mode.h"
-#include "core/dtensor.h"
-#include "core/error.h"
+#include "core/autograd/autograd.h"
+#include "core/comm/comm_debug_mode.h"
+#include "core/dtensor/dtensor.h"
+#include "core/base/error.h"
 #include "core/nn/layers.h"
 #include "core/optim/sgd.h"
 #include "sim/world.h"

@@ -28,9 +28,9 @@
 #include <tuple>
 #include <vector>
 
-#include "core/autograd.h"
-#include "core/comm_debug_mode.h"
-#include "core/error.h"
+#include "core/autograd/autograd.h"
+#include "core/comm/comm_debug_mode.h"
+#include "core/base/error.h"
 #include "core/nn/transformer.h"
 #include "core/optim/adam.h"
 #include "sim/world.h"

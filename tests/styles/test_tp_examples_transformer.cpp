@@ -20,10 +20,10 @@
 #include <string>
 #include <vector>
 
-#include "core/autograd.h"
-#include "core/comm_debug_mode.h"
-#include "core/dtensor.h"
-#include "core/error.h"
+#include "core/autograd/autograd.h"
+#include "core/comm/comm_debug_mode.h"
+#include "core/dtensor/dtensor.h"
+#include "core/base/error.h"
 #include "core/nn/transformer.h"
 #include "core/optim/adam.h"
 #include "sim/world.h"

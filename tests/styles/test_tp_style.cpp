@@ -3,7 +3,7 @@
 // world sizes 4, 2 and 3 (12 features where 16 does not divide).
 #include <gtest/gtest.h>
 
-#include "core/autograd.h"
+#include "core/autograd/autograd.h"
 #include "core/nn/layers.h"
 #include "sim/world.h"
 #include "style_testing.h"

@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "core/autograd.h"
-#include "core/comm_debug_mode.h"
-#include "core/dtensor.h"
+#include "core/autograd/autograd.h"
+#include "core/comm/comm_debug_mode.h"
+#include "core/dtensor/dtensor.h"
 #include "core/nn/module.h"
 #include "core/nn/transformer.h"
 

@@ -6,8 +6,8 @@
 
 #include <string>
 
-#include "core/dtensor_spec.h"
-#include "core/tensor.h"
+#include "core/dtensor/dtensor_spec.h"
+#include "core/ops/ops.h"
 #include "support/expect_error.h"
 
 namespace tensorpar::testing {

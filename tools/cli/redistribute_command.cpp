@@ -11,10 +11,10 @@
 #include <iostream>
 #include <sstream>
 
-#include "core/comm_debug_mode.h"
-#include "core/dtensor.h"
-#include "core/error.h"
-#include "core/redistribute.h"
+#include "core/comm/comm_debug_mode.h"
+#include "core/dtensor/dtensor.h"
+#include "core/base/error.h"
+#include "core/dtensor/redistribute.h"
 #include "sim/world.h"
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"

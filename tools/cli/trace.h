@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "core/profiler.h"
+#include "core/comm/profiler.h"
 
 namespace tensorpar::cli {
 

@@ -4,14 +4,14 @@
 #include <array>
 #include <memory>
 
-#include "core/autograd.h"
-#include "core/comm_debug_mode.h"
-#include "core/device_mesh.h"
-#include "core/dtensor.h"
-#include "core/ops.h"
+#include "core/autograd/autograd.h"
+#include "core/comm/comm_debug_mode.h"
+#include "core/dtensor/device_mesh.h"
+#include "core/dtensor/dtensor.h"
+#include "core/ops/ops.h"
 #include "core/optim/adam.h"
 #include "core/optim/sgd.h"
-#include "core/philox.h"
+#include "core/tensor/philox.h"
 #include "sim/world.h"
 #include "styles/loss_parallel.h"
 #include "styles/transformer_plan.h"

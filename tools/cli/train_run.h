@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "core/nn/transformer.h"
-#include "core/profiler.h"
-#include "core/tensor.h"
+#include "core/comm/profiler.h"
+#include "core/ops/ops.h"
 
 namespace tensorpar::cli {
 

@@ -7,7 +7,7 @@
 
 #include "core/kernels/attention.h"
 #include "core/kernels/softmax.h"
-#include "core/tensor.h"
+#include "core/ops/ops.h"
 #include "support/expect_error.h"
 
 namespace tensorpar::kernels {

@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "core/kernels/embedding.h"
-#include "core/philox.h"
-#include "core/tensor.h"
+#include "core/tensor/philox.h"
+#include "core/ops/ops.h"
 #include "support/expect_error.h"
 
 namespace tensorpar::kernels {

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "core/tensor.h"
+#include "core/ops/ops.h"
 #include "core/tensor_testing.h"
 
 namespace tensorpar {

@@ -8,8 +8,8 @@
 #include <cmath>
 #include <vector>
 
-#include "core/philox.h"
-#include "core/tensor.h"
+#include "core/tensor/philox.h"
+#include "core/ops/ops.h"
 #include "core/tensor_testing.h"
 
 namespace tensorpar {

@@ -9,8 +9,8 @@
 #include <limits>
 #include <vector>
 
-#include "core/philox.h"
-#include "core/tensor.h"
+#include "core/tensor/philox.h"
+#include "core/ops/ops.h"
 #include "core/tensor_testing.h"
 
 namespace tensorpar {

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "core/kernels/softmax.h"
-#include "core/philox.h"
-#include "core/tensor.h"
+#include "core/tensor/philox.h"
+#include "core/ops/ops.h"
 #include "support/expect_error.h"
 
 namespace tensorpar::kernels {

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <vector>
 
-#include "core/autograd.h"
+#include "core/autograd/autograd.h"
 #include "core/nn/layers.h"
 #include "support/expect_error.h"
 

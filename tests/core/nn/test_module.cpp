@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "core/autograd.h"
-#include "core/dtensor.h"
+#include "core/autograd/autograd.h"
+#include "core/dtensor/dtensor.h"
 #include "core/nn/layers.h"
 #include "core/nn/module.h"
 #include "sim/world.h"

@@ -6,8 +6,8 @@
 #include <iostream>
 #include <vector>
 
-#include "core/autograd.h"
-#include "core/device.h"
+#include "core/autograd/autograd.h"
+#include "core/tensor/device.h"
 #include "core/nn/transformer.h"
 #include "core/optim/adam.h"
 

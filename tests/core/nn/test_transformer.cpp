@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "core/autograd.h"
+#include "core/autograd/autograd.h"
 #include "core/nn/transformer.h"
 #include "support/expect_error.h"
 

@@ -2,9 +2,9 @@
 // input placements and shapes.
 #include <gtest/gtest.h>
 
-#include "core/comm_debug_mode.h"
-#include "core/dtensor.h"
-#include "core/ops.h"
+#include "core/comm/comm_debug_mode.h"
+#include "core/dtensor/dtensor.h"
+#include "core/ops/ops.h"
 #include "sim/world.h"
 #include "support/dtensor_testing.h"
 

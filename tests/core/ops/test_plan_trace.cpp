@@ -3,12 +3,12 @@
 // part; nothing outside a scope, nothing for plain ops; nested scopes all receive the records.
 #include <gtest/gtest.h>
 
-#include "core/autograd.h"
-#include "core/comm_debug_mode.h"
-#include "core/dtensor.h"
-#include "core/ops.h"
+#include "core/autograd/autograd.h"
+#include "core/comm/comm_debug_mode.h"
+#include "core/dtensor/dtensor.h"
+#include "core/ops/ops.h"
 #include "core/ops/plan_trace.h"
-#include "core/philox.h"
+#include "core/tensor/philox.h"
 #include "sim/world.h"
 
 namespace tensorpar {

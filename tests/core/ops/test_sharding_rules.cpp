@@ -6,12 +6,12 @@
 
 #include <functional>
 
-#include "core/autograd.h"
-#include "core/comm_debug_mode.h"
-#include "core/dtensor.h"
+#include "core/autograd/autograd.h"
+#include "core/comm/comm_debug_mode.h"
+#include "core/dtensor/dtensor.h"
 #include "core/ops/op.h"
 #include "core/ops/plan_trace.h"
-#include "core/philox.h"
+#include "core/tensor/philox.h"
 #include "sim/op_check.h"
 #include "sim/world.h"
 #include "support/dtensor_testing.h"

@@ -5,9 +5,10 @@
 
 #include <vector>
 
-#include "core/autograd.h"
-#include "core/comm_debug_mode.h"
-#include "core/dtensor.h"
+#include "core/autograd/autograd.h"
+#include "core/comm/comm_debug_mode.h"
+#include "core/dtensor/dtensor.h"
+#include "core/ops/ops.h"
 #include "core/optim/adam.h"
 #include "core/optim/sgd.h"
 #include "sim/world.h"

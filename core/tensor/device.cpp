@@ -1,0 +1,150 @@
+#include "core/tensor/device.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstdlib>
+#include <new>
+#include <string_view>
+
+#include "core/tensor/caching_allocator.h"
+#include "core/base/error.h"
+
+namespace tensorpar {
+
+namespace {
+
+constexpr std::size_t kAlignment = 64;
+
+// Aligned host memory straight from the system, for TENSORPAR_CPU_CACHE=0; counts the bytes it
+// hands out so tests can check for leaks.
+class UncachedCpuAllocator final : public Allocator {
+ public:
+  void* allocate(std::size_t nbytes) override {
+    // aligned_alloc requires a size that is a multiple of the alignment (and non-zero).
+    std::size_t rounded = (nbytes + kAlignment - 1) / kAlignment * kAlignment;
+    if (rounded < nbytes) throw std::bad_alloc();
+    if (rounded == 0) rounded = kAlignment;
+    void* ptr = std::aligned_alloc(kAlignment, rounded);
+    if (ptr == nullptr) throw std::bad_alloc();
+    in_use_.fetch_add(nbytes, std::memory_order_relaxed);
+    return ptr;
+  }
+  void deallocate(void* ptr, std::size_t nbytes) override {
+    if (ptr == nullptr) return;
+    std::free(ptr);
+    in_use_.fetch_sub(nbytes, std::memory_order_relaxed);
+  }
+  std::size_t bytes_in_use() const { return in_use_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::size_t> in_use_{0};
+};
+
+std::size_t default_cache_limit() {
+  const std::size_t one_gib = std::size_t{1} << 30;
+  const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page_size <= 0) return one_gib;
+  return std::min(one_gib, std::size_t(pages) * std::size_t(page_size) / 4);
+}
+
+// Both built-in CPU allocators live for the whole program (never destroyed): tensors in static
+// objects may be freed after this file's statics would have been.
+CachingAllocator& caching_cpu() {
+  static CachingAllocator* a = new CachingAllocator(default_cache_limit());
+  return *a;
+}
+
+UncachedCpuAllocator& uncached_cpu() {
+  static UncachedCpuAllocator* a = new UncachedCpuAllocator;
+  return *a;
+}
+
+bool cache_enabled_by_environment() {
+  const char* value = std::getenv("TENSORPAR_CPU_CACHE");
+  return value == nullptr || std::string_view(value) != "0";
+}
+
+// One atomic pointer per device type: allocator_for is a single load, with no lock.
+struct Registry {
+  std::array<std::atomic<Allocator*>, 2> allocators{};
+  Registry() {
+    Allocator* cpu = cache_enabled_by_environment() ? static_cast<Allocator*>(&caching_cpu())
+                                                    : &uncached_cpu();
+    allocators[0].store(cpu, std::memory_order_release);
+  }
+};
+
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+std::size_t slot(DeviceType type, const char* what) {
+  switch (type) {
+    case DeviceType::CPU:
+      return 0;
+    case DeviceType::CUDA:
+      return 1;
+  }
+  throw std::invalid_argument(cat(what, ": unknown device type ", int(type)));
+}
+
+const char* type_name(DeviceType type) {
+  switch (type) {
+    case DeviceType::CPU:
+      return "cpu";
+    case DeviceType::CUDA:
+      return "cuda";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+std::string device_str(Device device) {
+  if (device.type == DeviceType::CPU) return "cpu";
+  return cat(type_name(device.type), ":", device.index);
+}
+
+Allocator& allocator_for(DeviceType type) {
+  Allocator* allocator = registry().allocators[slot(type, "allocator_for")].load(
+      std::memory_order_acquire);
+  check_arg(allocator != nullptr, "allocator_for: no allocator registered for device type ",
+            type_name(type));
+  return *allocator;
+}
+
+void register_allocator(DeviceType type, Allocator* allocator) {
+  std::size_t i = slot(type, "register_allocator");
+  check_arg(allocator != nullptr, "register_allocator: allocator for ", type_name(type),
+            " is null");
+  registry().allocators[i].store(allocator, std::memory_order_release);
+}
+
+std::size_t cpu_bytes_in_use() {
+  return caching_cpu().bytes_in_use() + uncached_cpu().bytes_in_use();
+}
+
+std::size_t cpu_bytes_cached() { return caching_cpu().bytes_cached(); }
+
+std::size_t release_cpu_cache() { return caching_cpu().release(); }
+
+std::size_t cpu_cache_limit() { return caching_cpu().limit(); }
+
+void set_cpu_cache_limit(std::size_t bytes) { caching_cpu().set_limit(bytes); }
+
+bool cpu_cache_enabled() { return &allocator_for(DeviceType::CPU) == &caching_cpu(); }
+
+void set_cpu_cache_enabled(bool enabled) {
+  if (enabled) {
+    register_allocator(DeviceType::CPU, &caching_cpu());
+  } else {
+    register_allocator(DeviceType::CPU, &uncached_cpu());
+    caching_cpu().release();
+  }
+}
+
+}  // namespace tensorpar
