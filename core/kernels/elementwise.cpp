@@ -18,30 +18,6 @@ namespace tensorpar::kernels {
 
 namespace {
 
-// "<what>: dtype bfloat16 is not supported".
-[[noreturn]] void unsupported(DType dtype, const char* what) {
-  throw std::invalid_argument(cat(what, ": dtype ", dtype_name(dtype), " is not supported"));
-}
-
-// Calls fn.template operator()<T>() for float32 / float64; other dtypes throw.
-template <class F>
-void visit_float(DType dtype, const char* what, F&& fn) {
-  switch (dtype) {
-    case DType::Float32:
-      return fn.template operator()<float>();
-    case DType::Float64:
-      return fn.template operator()<double>();
-    default:
-      unsupported(dtype, what);
-  }
-}
-
-void require_same_dtype(const Tensor& a, const Tensor& b, const char* what, const char* a_name,
-                        const char* b_name) {
-  check_arg(a.dtype() == b.dtype(), what, ": dtypes differ: ", a_name, " is ",
-            dtype_name(a.dtype()), ", ", b_name, " is ", dtype_name(b.dtype()));
-}
-
 void require_same_shape(const Tensor& a, const Tensor& b, const char* what, const char* a_name,
                         const char* b_name) {
   check_arg(a.shape() == b.shape(), what, ": shapes differ: ", a_name, " is ",

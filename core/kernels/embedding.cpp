@@ -7,13 +7,6 @@ namespace tensorpar::kernels {
 
 namespace {
 
-template <class F>
-void visit_float(DType dtype, const char* what, F&& fn) {
-  if (dtype == DType::Float32) return fn.template operator()<float>();
-  if (dtype == DType::Float64) return fn.template operator()<double>();
-  check_arg(false, what, ": dtype ", dtype_name(dtype), " is not supported");
-}
-
 void check_indices(const Tensor& indices, const char* what) {
   require(indices, what, "indices");
   check_arg(indices.dtype() == DType::Int64, what, ": indices must be int64, got ",

@@ -18,24 +18,8 @@ using Block = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::
 template <class T>
 using CBlock = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
 
-template <class F>
-void visit_float(DType dtype, const char* what, F&& fn) {
-  if (dtype == DType::Float32) return fn.template operator()<float>();
-  if (dtype == DType::Float64) return fn.template operator()<double>();
-  check_arg(false, what, ": dtype ", dtype_name(dtype), " is not supported");
-}
-
-struct ClassView {
-  std::int64_t outer = 1, classes = 1, inner = 1;
-  std::int64_t positions() const { return outer * inner; }
-  // Element index of class t at position p.
-  std::int64_t at(std::int64_t p, std::int64_t t) const {
-    return ((p / inner) * classes + t) * inner + p % inner;
-  }
-};
-
 // input (C) with a 0-d target, or (N, C, d1, ...) with target (N, d1, ...) of Int64.
-ClassView check_target(const Shape& input_shape, const Tensor& target, const char* what,
+AxisView check_target(const Shape& input_shape, const Tensor& target, const char* what,
                        const char* input_name) {
   check_arg(!input_shape.empty(), what, ": ", input_name, " must have at least 1 dim, got []");
   require(target, what, "target");
@@ -47,8 +31,8 @@ ClassView check_target(const Shape& input_shape, const Tensor& target, const cha
   check_arg(target.shape() == expected, what, ": target shape ", shape_text(target.shape()),
             " does not match ", input_name, " shape ", shape_text(input_shape), " (expected ",
             shape_text(expected), ")");
-  ClassView v;
-  v.classes = input_shape[class_dim];
+  AxisView v;
+  v.n = input_shape[class_dim];
   if (class_dim == 1) {
     v.outer = input_shape[0];
     v.inner = numel(Shape(input_shape.begin() + 2, input_shape.end()));
@@ -57,11 +41,11 @@ ClassView check_target(const Shape& input_shape, const Tensor& target, const cha
 }
 
 // weight: undefined, or [C] of the input's dtype.
-void check_weight(const Tensor& weight, const ClassView& v, DType dtype, const char* what) {
+void check_weight(const Tensor& weight, const AxisView& v, DType dtype, const char* what) {
   if (!weight.defined()) return;
   require(weight, what, "weight");
-  check_arg(weight.dim() == 1 && weight.size(0) == v.classes, what, ": weight has shape ",
-            shape_text(weight.shape()), ", expected [", v.classes, "] (one per class)");
+  check_arg(weight.dim() == 1 && weight.size(0) == v.n, what, ": weight has shape ",
+            shape_text(weight.shape()), ", expected [", v.n, "] (one per class)");
   check_arg(weight.dtype() == dtype, what, ": weight dtype ", dtype_name(weight.dtype()),
             " does not match input dtype ", dtype_name(dtype));
 }
@@ -73,17 +57,17 @@ void check_float(DType dtype, const char* what) {
 
 // The class of position p, or -1 when it is ignored; throws for other out-of-range targets.
 std::int64_t class_at(const Tensor& target, std::int64_t p, std::int64_t ignore_index,
-                      const ClassView& v, const char* what) {
+                      const AxisView& v, const char* what) {
   const std::int64_t t = target.data<std::int64_t>()[p];
   if (t == ignore_index) return -1;
-  check_arg(t >= 0 && t < v.classes, what, ": target ", t, " is out of range for ", v.classes,
+  check_arg(t >= 0 && t < v.n, what, ": target ", t, " is out of range for ", v.n,
             " classes");
   return t;
 }
 
 // Sums in double whatever T: the mean's numerator and denominator lose nothing to f32 rounding.
 CrossEntropyResult nll_forward(const Tensor& log_probs, const Tensor& target, const Tensor& weight,
-                               std::int64_t ignore_index, Reduction reduction, const ClassView& v,
+                               std::int64_t ignore_index, Reduction reduction, const AxisView& v,
                                const char* what) {
   const DType dtype = log_probs.dtype();
   CrossEntropyResult r{Tensor(), log_probs, Tensor::empty({}, dtype)};
@@ -179,7 +163,7 @@ CrossEntropyResult cross_entropy(const Tensor& logits, const Tensor& target, con
   const char* what = "cross_entropy";
   require(logits, what, "logits");
   check_float(logits.dtype(), what);
-  const ClassView v = check_target(logits.shape(), target, what, "logits");
+  const AxisView v = check_target(logits.shape(), target, what, "logits");
   check_weight(weight, v, logits.dtype(), what);
   const Tensor log_probs = kernels::log_softmax(logits, logits.dim() == 1 ? 0 : 1);
   return nll_forward(log_probs, target, weight, ignore_index, reduction, v, what);
@@ -190,7 +174,7 @@ CrossEntropyResult nll_loss(const Tensor& log_probs, const Tensor& target, const
   const char* what = "nll_loss";
   require(log_probs, what, "log_probs");
   check_float(log_probs.dtype(), what);
-  const ClassView v = check_target(log_probs.shape(), target, what, "log_probs");
+  const AxisView v = check_target(log_probs.shape(), target, what, "log_probs");
   check_weight(weight, v, log_probs.dtype(), what);
   return nll_forward(log_probs, target, weight, ignore_index, reduction, v, what);
 }
@@ -202,21 +186,21 @@ Tensor cross_entropy_backward(const Tensor& grad, const Tensor& log_probs, const
   const char* what = "cross_entropy_backward";
   require(log_probs, what, "log_probs");
   check_float(log_probs.dtype(), what);
-  const ClassView v = check_target(log_probs.shape(), target, what, "log_probs");
+  const AxisView v = check_target(log_probs.shape(), target, what, "log_probs");
   check_weight(weight, v, log_probs.dtype(), what);
   Tensor dx = Tensor::empty(log_probs.shape(), log_probs.dtype());
   visit_float(log_probs.dtype(), what, [&]<class T>() {
     const Upstream<T> g(grad, target, reduction, total_weight, log_probs.dtype(), what);
     Eigen::Array<T, 1, Eigen::Dynamic> a(v.inner);
-    const std::int64_t slab = v.classes * v.inner;
+    const std::int64_t slab = v.n * v.inner;
     for (std::int64_t n = 0; n < v.outer; ++n) {
       for (std::int64_t k = 0; k < v.inner; ++k) {
         const std::int64_t p = n * v.inner + k;
         const std::int64_t t = class_at(target, p, ignore_index, v, what);
         a[k] = t < 0 ? T(0) : (weight.defined() ? weight.data<T>()[t] : T(1)) * g(p);
       }
-      Block<T> out(dx.data<T>() + n * slab, v.classes, v.inner);
-      out = CBlock<T>(log_probs.data<T>() + n * slab, v.classes, v.inner).exp().rowwise() * a;
+      Block<T> out(dx.data<T>() + n * slab, v.n, v.inner);
+      out = CBlock<T>(log_probs.data<T>() + n * slab, v.n, v.inner).exp().rowwise() * a;
       for (std::int64_t k = 0; k < v.inner; ++k) {
         const std::int64_t t = target.data<std::int64_t>()[n * v.inner + k];
         if (t != ignore_index) out(t, k) -= a[k];
@@ -231,7 +215,7 @@ Tensor nll_loss_backward(const Tensor& grad, const Tensor& target, const Tensor&
                          const Shape& input_shape, DType dtype) {
   const char* what = "nll_loss_backward";
   check_float(dtype, what);
-  const ClassView v = check_target(input_shape, target, what, "input");
+  const AxisView v = check_target(input_shape, target, what, "input");
   check_weight(weight, v, dtype, what);
   Tensor dx = zeros(input_shape, dtype);
   visit_float(dtype, what, [&]<class T>() {

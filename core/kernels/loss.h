@@ -14,9 +14,6 @@
 #include <cstdint>
 #include <string>
 
-// Reduction comes before core/tensor.h: tensor.h ends by including core/ops.h, which includes
-// this header for Reduction, so a file that includes loss.h first reaches ops.h through tensor.h
-// while this header is still open.
 namespace tensorpar::kernels {
 
 enum class Reduction { None, Mean, Sum };

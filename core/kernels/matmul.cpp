@@ -22,25 +22,6 @@ using MatMap = Eigen::Map<Mat<T>>;
 template <class T>
 using CMatMap = Eigen::Map<const Mat<T>>;
 
-// Calls fn.template operator()<T>() for float32 / float64; other dtypes throw.
-template <class F>
-void visit_float(DType dtype, const char* what, F&& fn) {
-  switch (dtype) {
-    case DType::Float32:
-      return fn.template operator()<float>();
-    case DType::Float64:
-      return fn.template operator()<double>();
-    default:
-      throw std::invalid_argument(cat(what, ": dtype ", dtype_name(dtype), " is not supported"));
-  }
-}
-
-void require_same_dtype(const Tensor& a, const Tensor& b, const char* what, const char* a_name,
-                        const char* b_name) {
-  check_arg(a.dtype() == b.dtype(), what, ": dtypes differ: ", a_name, " is ",
-            dtype_name(a.dtype()), ", ", b_name, " is ", dtype_name(b.dtype()));
-}
-
 // c (m x n) = op(a) @ op(b), or c += op(a) @ op(b) when accumulate. a holds an (m x k) matrix,
 // or (k x m) when ta; b an (k x n) one, or (n x k) when tb; all row-major.
 template <class T>

@@ -9,13 +9,6 @@ namespace tensorpar::kernels {
 
 namespace {
 
-template <class F>
-void visit_float(DType dtype, const char* what, F&& fn) {
-  if (dtype == DType::Float32) return fn.template operator()<float>();
-  if (dtype == DType::Float64) return fn.template operator()<double>();
-  check_arg(false, what, ": dtype ", dtype_name(dtype), " is not supported");
-}
-
 // x.shape without the last dim: the shape of the per-row statistics.
 Shape stats_shape(const Tensor& x) { return Shape(x.shape().begin(), x.shape().end() - 1); }
 

@@ -15,10 +15,6 @@ namespace tensorpar::kernels {
 
 namespace {
 
-[[noreturn]] void unsupported(DType dtype, const char* what) {
-  throw std::invalid_argument(cat(what, ": dtype ", dtype_name(dtype), " is not supported"));
-}
-
 // Calls fn.template operator()<T>() for float32 / float64, and int64 when with_int64.
 template <class F>
 void visit_numeric(DType dtype, bool with_int64, const char* what, F&& fn) {
@@ -29,9 +25,9 @@ void visit_numeric(DType dtype, bool with_int64, const char* what, F&& fn) {
       return fn.template operator()<double>();
     case DType::Int64:
       if (with_int64) return fn.template operator()<std::int64_t>();
-      unsupported(dtype, what);
+      unsupported_dtype(dtype, what);
     default:
-      unsupported(dtype, what);
+      unsupported_dtype(dtype, what);
   }
 }
 

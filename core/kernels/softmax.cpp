@@ -16,33 +16,10 @@ using CBlock = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic, 
 template <class T>
 using Row = Eigen::Array<T, 1, Eigen::Dynamic>;
 
-template <class F>
-void visit_float(DType dtype, const char* what, F&& fn) {
-  if (dtype == DType::Float32) return fn.template operator()<float>();
-  if (dtype == DType::Float64) return fn.template operator()<double>();
-  check_arg(false, what, ": dtype ", dtype_name(dtype), " is not supported");
-}
-
-// shape viewed as [outer, n, inner] around dim; a 0-d tensor is [1, 1, 1] (dim 0 or -1).
-struct DimView {
-  std::int64_t outer = 1, n = 1, inner = 1;
-};
-
-DimView view_around(const Shape& shape, std::int64_t dim, const char* what) {
-  const auto ndim = std::int64_t(shape.size());
-  const std::int64_t d = normalize_dim(dim, ndim == 0 ? 1 : ndim, what);
-  DimView v;
-  if (ndim == 0) return v;
-  v.n = shape[std::size_t(d)];
-  for (std::int64_t k = 0; k < d; ++k) v.outer *= shape[std::size_t(k)];
-  for (std::int64_t k = d + 1; k < ndim; ++k) v.inner *= shape[std::size_t(k)];
-  return v;
-}
-
 // Calls fn(in, out, ...) on the (n, inner) blocks of every outer slab, after the checks.
 Tensor forward(const Tensor& x, std::int64_t dim, const char* what, bool log) {
   require(x, what, "input");
-  const DimView v = view_around(x.shape(), dim, what);
+  const AxisView v = axis_view(x.shape(), dim, what);
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   visit_float(x.dtype(), what, [&]<class T>() {
     if (x.numel() == 0) return;
@@ -75,7 +52,7 @@ Tensor backward(const Tensor& grad, const Tensor& y, std::int64_t dim, const cha
             " does not match output shape ", shape_text(y.shape()));
   check_arg(grad.dtype() == y.dtype(), what, ": grad dtype ", dtype_name(grad.dtype()),
             " does not match output dtype ", dtype_name(y.dtype()));
-  const DimView v = view_around(y.shape(), dim, what);
+  const AxisView v = axis_view(y.shape(), dim, what);
   Tensor dx = Tensor::empty(y.shape(), y.dtype());
   visit_float(y.dtype(), what, [&]<class T>() {
     if (y.numel() == 0) return;

@@ -12,8 +12,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "core/base/error.h"
-#include "core/tensor/tensor.h"
+#include "core/kernels/common.h"
 
 namespace tensorpar::kernels {
 
@@ -33,23 +32,6 @@ Map<T> map(Tensor& t) {
 template <class T>
 CMap<T> cmap(const Tensor& t) {
   return CMap<T>(reinterpret_cast<const T*>(t.data_ptr()), t.numel());
-}
-
-// "<what>: <arg> is undefined" / "... must be a CPU tensor, got cuda:0".
-inline void require(const Tensor& t, const char* what, const char* arg) {
-  check_arg(t.defined(), what, ": ", arg, " is undefined");
-  check_arg(t.device().type == DeviceType::CPU, what, ": ", arg, " must be a CPU tensor, got ",
-            device_str(t.device()));
-}
-
-// Both defined CPU tensors of one shape (and one dtype when same_dtype), arguments named a and b.
-inline void require_same(const Tensor& a, const Tensor& b, const char* what, bool same_dtype) {
-  require(a, what, "a");
-  require(b, what, "b");
-  check_arg(a.shape() == b.shape(), what, ": shape mismatch ", shape_str(a.shape()), " vs ",
-            shape_str(b.shape()));
-  check_arg(!same_dtype || a.dtype() == b.dtype(), what, ": dtype mismatch ", dtype_name(a.dtype()),
-            " vs ", dtype_name(b.dtype()));
 }
 
 }  // namespace tensorpar::kernels
