@@ -15,7 +15,9 @@
 //
 // Each case: rank 0 drives `for (auto _ : state)`, the other ranks run the same number of calls.
 // The summary prints every case in nccl-tests' columns and comm's overhead over raw (target: at
-// most 5% at 1-64 MiB; reported, not asserted). Run with --benchmark_repetitions=3
+// most 5% at 1-64 MiB; reported, not asserted), also measured as alternating pairs of calls
+// (overhead/...: robust to a busy machine) and at W = 1 (the wrapper's fixed cost per call). Run
+// with --benchmark_repetitions=3
 // --benchmark_enable_random_interleaving=true on a busy machine: the summary uses the medians.
 #include <benchmark/benchmark.h>
 #include <gloo/allgather.h>
@@ -24,12 +26,15 @@
 #include <gloo/types.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "core/comm/hash_store.h"
@@ -217,7 +222,79 @@ void BM_collective(benchmark::State& state, Op op, Path path) {
   state.SetLabel(std::string(op_name(op)) + "/" + path_name(path));
 }
 
+// comm against raw (ring for reduce_scatter: the same algorithm) in alternating pairs of calls,
+// so that both see the same machine load: rank 0 times every call; the overhead is the median over
+// pairs of comm / raw - 1. The order inside a pair alternates to cancel warm-cache effects.
+void BM_overhead(benchmark::State& state, Op op) {
+  const int w = static_cast<int>(state.range(0));
+  const std::int64_t bytes = state.range(1);
+  const Path raw_path = op == Op::ReduceScatter ? Path::Ring : Path::Raw;
+  Buffers& buffers = buffers_for(op, w, bytes);
+  auto& world = gloo_world(w);
+  const benchmark::IterationCount iterations = state.max_iterations;
+  std::vector<double> comm_s, raw_s;
+  std::vector<std::thread> threads;
+  for (int r = 0; r < w; ++r) {
+    threads.emplace_back([&, r] {
+      gloo::GlooCommunicator& comm = *world[r];
+      Tensor& out = buffers.output[r];
+      const Tensor& in = buffers.input[r];
+      auto call_comm = [&] { run_comm(op, comm, out, in); };
+      auto call_raw = [&] { run_raw(op, raw_path, comm, out, in, buffers.scratch[r]); };
+      auto timed = [](auto&& call) {
+        const auto start = std::chrono::steady_clock::now();
+        call();
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      };
+      call_comm();
+      call_raw();
+      if (r == 0) {
+        benchmark::IterationCount i = 0;
+        for (auto _ : state) {
+          if (i++ % 2 == 0) {
+            comm_s.push_back(timed(call_comm));
+            raw_s.push_back(timed(call_raw));
+          } else {
+            raw_s.push_back(timed(call_raw));
+            comm_s.push_back(timed(call_comm));
+          }
+        }
+      } else {
+        for (benchmark::IterationCount i = 0; i < iterations; ++i) {
+          if (i % 2 == 0) {
+            call_comm();
+            call_raw();
+          } else {
+            call_raw();
+            call_comm();
+          }
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[v.size() / 2];
+  };
+  std::vector<double> ratios;
+  for (std::size_t i = 0; i < comm_s.size(); ++i) ratios.push_back(comm_s[i] / raw_s[i]);
+  state.counters["comm_ms"] = median(comm_s) * 1e3;
+  state.counters["raw_ms"] = median(raw_s) * 1e3;
+  state.counters["overhead_pct"] = (median(ratios) - 1) * 100;
+  state.SetLabel(std::string("overhead/") + op_name(op));
+}
+
 void register_all() {
+  // The wrapper's fixed cost per call, with the wire out of the picture: W = 1, 4 KiB.
+  for (Op op : {Op::AllReduce, Op::AllGather, Op::ReduceScatter}) {
+    benchmark::RegisterBenchmark((std::string("overhead/") + op_name(op)).c_str(), BM_overhead, op)
+        ->ArgNames({"W", "bytes"})
+        ->Args({1, 4096})
+        ->Iterations(2000)
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
+  }
   for (Op op : {Op::AllReduce, Op::AllGather, Op::ReduceScatter}) {
     for (int w : {2, 4}) {
       for (std::int64_t mib : {1, 16, 64}) {
@@ -230,6 +307,16 @@ void register_all() {
               ->UseRealTime()
               ->Unit(benchmark::kMillisecond);
         }
+        // Pairs: 60 at 1 MiB, 16 at 16 MiB, 8 at 64 MiB.
+        benchmark::RegisterBenchmark((std::string("overhead/") + op_name(op)).c_str(), BM_overhead,
+                                     op)
+            ->ArgNames({"W", "bytes"})
+            ->Args({w, mib << 20})
+            ->Iterations(mib == 1    ? 60
+                         : mib == 16 ? 16
+                                     : 8)
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
       }
     }
   }
@@ -244,6 +331,7 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     std::int64_t bytes = 0;
     double seconds = 0;  // per collective
     double algbw = 0, busbw = 0;
+    double comm_ms = 0, raw_ms = 0, overhead_pct = 0;  // overhead/ cases
   };
   std::map<std::string, Result> results;  // by benchmark name (without aggregate suffix)
   std::vector<std::string> order;
@@ -265,6 +353,9 @@ class SummaryReporter : public benchmark::ConsoleReporter {
       r.seconds = run.GetAdjustedRealTime() / benchmark::GetTimeUnitMultiplier(run.time_unit);
       r.algbw = counter(run, "algbw");
       r.busbw = counter(run, "busbw");
+      r.comm_ms = counter(run, "comm_ms");
+      r.raw_ms = counter(run, "raw_ms");
+      r.overhead_pct = counter(run, "overhead_pct");
       if (!results.count(name)) order.push_back(name);
       results[name] = r;
     }
@@ -296,8 +387,27 @@ void print_summary(const SummaryReporter& reporter) {
   std::printf("\n%-15s %-5s %2s %10s %9s %6s %5s %10s %8s %8s %13s %13s\n", "collective", "path",
               "W", "size", "count", "type", "redop", "time(us)", "algbw", "busbw", "comm/raw-1",
               "comm/ring-1");
-  for (const auto& name : reporter.order) {
-    const auto& r = reporter.results.at(name);
+  // Sorted by collective, W, size, path (random interleaving reports in any order).
+  std::vector<const SummaryReporter::Result*> sorted;
+  for (const auto& name : reporter.order) sorted.push_back(&reporter.results.at(name));
+  auto sort_key = [](const SummaryReporter::Result* r) {
+    static const std::vector<std::string> ops = {"all_reduce", "all_gather", "reduce_scatter"};
+    static const std::vector<std::string> paths = {"comm", "raw", "ring", "sim"};
+    const auto slash = r->label.find('/');
+    const std::string first = r->label.substr(0, slash), second = r->label.substr(slash + 1);
+    const bool overhead = first == "overhead";
+    const std::string& op = overhead ? second : first;
+    auto index = [](const std::vector<std::string>& v, const std::string& x) {
+      return std::find(v.begin(), v.end(), x) - v.begin();
+    };
+    return std::tuple(overhead, index(ops, op), r->world, r->bytes,
+                      overhead ? 0 : index(paths, second));
+  };
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [&](const auto* a, const auto* b) { return sort_key(a) < sort_key(b); });
+  for (const auto* result : sorted) {
+    const auto& r = *result;
+    if (r.label.rfind("overhead/", 0) == 0) continue;
     const auto slash = r.label.find('/');
     const std::string op = r.label.substr(0, slash), path = r.label.substr(slash + 1);
     std::string over_raw = "", over_ring = "";
@@ -317,6 +427,15 @@ void print_summary(const SummaryReporter& reporter) {
                 path.c_str(), r.world, static_cast<long long>(r.bytes),
                 static_cast<long long>(r.bytes / 4), "float", op == "all_gather" ? "none" : "sum",
                 r.seconds * 1e6, r.algbw, r.busbw, over_raw.c_str(), over_ring.c_str());
+  }
+  std::printf("\nPaired calls (median over pairs; raw = ring for reduce_scatter)\n");
+  std::printf("%-15s %2s %10s %10s %10s %10s\n", "collective", "W", "size", "comm(us)", "raw(us)",
+              "overhead");
+  for (const auto* result : sorted) {
+    const auto& r = *result;
+    if (r.label.rfind("overhead/", 0) != 0) continue;
+    std::printf("%-15s %2d %10lld %10.2f %10.2f %+9.1f%%\n", r.label.substr(9).c_str(), r.world,
+                static_cast<long long>(r.bytes), r.comm_ms * 1e3, r.raw_ms * 1e3, r.overhead_pct);
   }
   std::printf(
       "\ntarget: comm at most 5%% over raw Gloo at 1-64 MiB (reduce_scatter: over ring, the "
