@@ -12,6 +12,9 @@
 #include <gloo/transport/tcp/device.h>
 #include <gloo/transport/unbound_buffer.h>
 #include <gloo/types.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstring>
@@ -65,14 +68,43 @@ std::string location(const Communicator& comm) {
   }
 }
 
+// Gloo's device creation can crash on a host name that does not resolve (libgloo 2022-05), so
+// the name and the interface are checked here first.
+void check_address(const GlooOptions& options) {
+  if (!options.iface.empty()) {
+    if (if_nametoindex(options.iface.c_str()) == 0) {
+      throw CommError(cat("GlooOptions: interface \"", options.iface, "\" does not exist"));
+    }
+    return;
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const int rc = getaddrinfo(options.hostname.c_str(), nullptr, &hints, &found);
+  if (found) freeaddrinfo(found);
+  if (rc != 0) {
+    throw CommError(cat("GlooOptions: host name \"", options.hostname,
+                        "\" does not resolve: ", gai_strerror(rc)));
+  }
+}
+
 std::shared_ptr<::gloo::transport::Device> make_device(const GlooOptions& options) {
+  check_address(options);
   ::gloo::transport::tcp::attr attr;
   if (!options.iface.empty()) {
     attr.iface = options.iface;
   } else {
     attr.hostname = options.hostname;
   }
-  return ::gloo::transport::tcp::CreateDevice(attr);
+  try {
+    return ::gloo::transport::tcp::CreateDevice(attr);
+  } catch (const std::exception& e) {
+    throw CommError(cat("creating the Gloo TCP device on ",
+                        options.iface.empty() ? "host name \"" + options.hostname + "\""
+                                              : "interface \"" + options.iface + "\"",
+                        " failed: ", e.what()));
+  }
 }
 
 }  // namespace

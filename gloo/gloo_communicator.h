@@ -25,7 +25,9 @@
 //   all_to_all      gloo::alltoall (a real all-to-all)
 //   broadcast, scatter, barrier    gloo::broadcast, gloo::scatter, gloo::barrier
 //   send / recv     unbound buffers on a point-to-point slot of the tag; send copies the tensor
-//                   and returns at once (the copy is freed once the peer received it), recv waits
+//                   and returns at once (the copy is freed once the peer received it), recv waits;
+//                   a communicator being destroyed first gives unreceived sends up to its
+//                   timeout to be received
 //   Empty tensors skip the wire entirely.
 //
 // Errors. Gloo's timeouts become CommTimeoutError, anything else Gloo throws (a peer that closed

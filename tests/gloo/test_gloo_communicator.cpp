@@ -348,6 +348,24 @@ TEST(GlooCommunicator, APeerThatDiesFailsTheOthersWithinTheTimeout) {
   for (auto& t : threads) t.join();
 }
 
+TEST(GlooCommunicator, ARankMissingAtRendezvousTimesOut) {
+  auto store = std::make_shared<HashStore>(300ms);
+  const auto start = std::chrono::steady_clock::now();
+  const std::string message =
+      error_of<CommTimeoutError>([&] { gloo::make_gloo_world(store, 0, 2, {.timeout = 300ms}); });
+  EXPECT_LT(seconds_since(start), 3.0);
+  EXPECT_THAT(message, HasSubstr("connecting the Gloo full mesh timed out"));
+  EXPECT_THAT(message, HasSubstr("group [0, 1]"));
+}
+
+TEST(GlooCommunicator, AnUnknownHostNameIsACommError) {
+  const std::string message = error_of<CommError>([] {
+    gloo::make_gloo_world(std::make_shared<HashStore>(), 0, 1,
+                          {.hostname = "no-such-host.invalid"});
+  });
+  EXPECT_THAT(message, HasSubstr("no-such-host.invalid"));
+}
+
 TEST(GlooCommunicator, BadArgumentsAreRejectedBeforeTheWire) {
   run_gloo(2, [](Communicator& comm, int rank) {
     Tensor out = zeros({3});
