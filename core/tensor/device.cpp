@@ -69,7 +69,7 @@ bool cache_enabled_by_environment() {
 
 // One atomic pointer per device type: allocator_for is a single load, with no lock.
 struct Registry {
-  std::array<std::atomic<Allocator*>, 2> allocators{};
+  std::array<std::atomic<Allocator*>, kDeviceTypes> allocators{};
   Registry() {
     Allocator* cpu = cache_enabled_by_environment() ? static_cast<Allocator*>(&caching_cpu())
                                                     : &uncached_cpu();
@@ -88,6 +88,8 @@ std::size_t slot(DeviceType type, const char* what) {
       return 0;
     case DeviceType::CUDA:
       return 1;
+    case DeviceType::StandIn:
+      return 2;
   }
   throw std::invalid_argument(cat(what, ": unknown device type ", int(type)));
 }
@@ -98,6 +100,8 @@ const char* type_name(DeviceType type) {
       return "cpu";
     case DeviceType::CUDA:
       return "cuda";
+    case DeviceType::StandIn:
+      return "standin";
   }
   return "unknown";
 }

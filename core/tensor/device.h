@@ -7,7 +7,11 @@
 
 namespace tensorpar {
 
-enum class DeviceType { CPU, CUDA };
+// StandIn is the test device of the device seam (docs/device_seam.md): its memory is host memory
+// that host code may not touch, as CUDA memory cannot be, so running the whole stack on it shows
+// that nothing outside the kernels and communicators reads tensor memory directly.
+enum class DeviceType { CPU, CUDA, StandIn };
+inline constexpr int kDeviceTypes = 3;
 
 struct Device {
   DeviceType type = DeviceType::CPU;
@@ -16,7 +20,9 @@ struct Device {
 };
 
 inline Device cpu() { return Device{}; }
-// "cpu", "cuda:1".
+// Host code may read and write the memory of tensors on this device (data_ptr(), data<T>()).
+inline bool is_host(Device device) { return device.type == DeviceType::CPU; }
+// "cpu", "cuda:1", "standin:0".
 std::string device_str(Device device);
 
 class Allocator {

@@ -136,13 +136,22 @@ Device Tensor::device() const {
 
 std::size_t Tensor::nbytes() const { return std::size_t(numel()) * dtype_size(dtype()); }
 
-void* Tensor::data_ptr() {
-  const TensorImpl& impl = checked("Tensor::data_ptr");
+void* Tensor::device_data() {
+  const TensorImpl& impl = checked("Tensor::device_data");
   check_arg(impl.storage != nullptr,
             "Tensor::data_ptr: a DTensor has no single buffer; use to_local() for this rank's "
             "shard or full_tensor() for the whole tensor");
   return static_cast<char*>(impl.storage->data()) +
          impl.offset * std::int64_t(dtype_size(impl.dtype));
+}
+
+const void* Tensor::device_data() const { return const_cast<Tensor*>(this)->device_data(); }
+
+void* Tensor::data_ptr() {
+  const TensorImpl& impl = checked("Tensor::data_ptr");
+  check_arg(is_host(impl.device), "Tensor::data_ptr: the tensor is on ", device_str(impl.device),
+            ", whose memory host code may not read; copy it to the CPU with .to(cpu()) first");
+  return device_data();
 }
 
 const void* Tensor::data_ptr() const { return const_cast<Tensor*>(this)->data_ptr(); }

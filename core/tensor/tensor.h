@@ -84,8 +84,15 @@ class Tensor {
   Device device() const;
   std::size_t nbytes() const;
 
+  // Host code's pointer to the elements: throws unless the tensor lives in host memory (a CPU
+  // tensor). Device memory (cuda, the stand-in device) is reached through device_data().
   void* data_ptr();
   const void* data_ptr() const;
+  // The elements' address on the tensor's own device, whatever it is. Only kernel backends,
+  // device interfaces and communicators may use it: host code that reads through it breaks on
+  // every accelerator.
+  void* device_data();
+  const void* device_data() const;
   // Typed pointer; throws when T does not match dtype().
   template <class T>
   T* data();
