@@ -3,6 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -178,7 +182,21 @@ TEST(CliRun, AFailureOnOneNodeStopsTheOtherNode) {
   record("failure on node 1: node 0 down", o0);
 }
 
+// Waits (up to 10 s) until this process has no children left, reaping them; false if some remain.
+bool reap_all_children() {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < end) {
+    const pid_t r = ::waitpid(-1, nullptr, WNOHANG);
+    if (r < 0 && errno == ECHILD) return true;
+    if (r == 0) ::usleep(5000);
+  }
+  return false;
+}
+
 TEST(CliRun, TheStoreServerGoneEndsEveryWorkerWithTheCause) {
+  // node 0's workers lose their launcher: as this process's grandchildren they come back here
+  // (a subreaper), which lets the test check that every one of them exits.
+  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
   const std::string port = std::to_string(free_port());
   Launch node0(node(0, port, {"{worker}", "wait-store"}));
   Launch node1(node(1, port, {"{worker}", "wait-store"}));
@@ -191,6 +209,8 @@ TEST(CliRun, TheStoreServerGoneEndsEveryWorkerWithTheCause) {
   EXPECT_THAT(o1.out, HasSubstr("exitcode  : 3"));
   node0.finish();
   record("store host killed: node 1 down", o1);
+  EXPECT_TRUE(reap_all_children()) << "a worker outlived its launcher";
+  ::prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
 TEST(CliRun, BadCommandLinesAreUsageErrors) {

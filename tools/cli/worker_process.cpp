@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -97,19 +98,30 @@ WorkerProcess::WorkerProcess(int rank, const std::string& path,
     ::close(out[1]);
     throw std::runtime_error("pipe: " + std::string(strerror(errno)));
   }
+  const pid_t launcher = ::getpid();
+  // Signals stay blocked across fork until the child has reset the launcher's handlers: a
+  // SIGTERM landing in between must kill the child, not run the launcher's handler in it (which
+  // would write to the launcher's signal pipe and stop the whole job).
+  sigset_t all, previous;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_BLOCK, &all, &previous);
   pid_ = ::fork();
+  if (pid_ != 0) ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   if (pid_ < 0) {
     for (int fd : {out[0], out[1], err[0], err[1]}) ::close(fd);
     throw std::runtime_error("fork: " + std::string(strerror(errno)));
   }
   if (pid_ == 0) {
     ::setpgid(0, 0);
+    // A launcher killed outright (SIGKILL, OOM) takes its workers with it: no orphans.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != launcher) ::_exit(1);
     ::dup2(out[1], STDOUT_FILENO);  // dup2 clears O_CLOEXEC on the copies
     ::dup2(err[1], STDERR_FILENO);
+    for (int s : {SIGINT, SIGTERM, SIGCHLD, SIGPIPE}) ::signal(s, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    for (int s : {SIGINT, SIGTERM, SIGCHLD, SIGPIPE}) ::signal(s, SIG_DFL);
     ::execve(path.c_str(), args.data(), envp.data());
     static const char kMessage[] = "tensorpar run: exec failed\n";
     (void)!::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);

@@ -1,7 +1,8 @@
 #pragma once
 // A worker of `tensorpar run`: a child process with its own environment, its stdout and stderr
 // on pipes, and its own process group (so a terminal's Ctrl-C reaches the launcher, which
-// forwards it, and a signal to the worker reaches whatever it started).
+// forwards it, and a signal to the worker reaches whatever it started). A worker dies with its
+// launcher (PR_SET_PDEATHSIG): a launcher killed outright leaves no orphans behind.
 #include <sys/types.h>
 
 #include <string>
