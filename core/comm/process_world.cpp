@@ -37,7 +37,9 @@ void rendezvous(Store& store, const ProcessEnv& env, std::chrono::milliseconds t
 }
 
 ProcessWorld::ProcessWorld(std::string backend, ProcessWorldOptions options)
-    : env_(read_process_env(options.env)), backend_(std::move(backend)) {
+    : env_(read_process_env(options.env)),
+      backend_(std::move(backend)),
+      exit_timeout_(options.exit_timeout) {
   if (backend_.empty()) backend_ = options.env(kBackendEnv).value_or("");
   if (backend_.empty()) backend_ = "gloo";
   check_arg(has_backend(backend_), "rank ", env_.rank, ": backend '", backend_,
@@ -64,6 +66,13 @@ ProcessWorld::ProcessWorld(std::string backend, ProcessWorldOptions options)
 ProcessWorld::~ProcessWorld() {
   guard_.reset();
   world_.reset();
+  const bool hosting = env_.rank == 0 && !env_.store_hosted;
+  try {
+    if (store_->add("exit/left", 1) == env_.world_size) store_->set("exit/all_left", "1");
+    if (hosting) store_->wait({"exit/all_left"}, exit_timeout_);
+  } catch (const std::exception&) {
+    // A peer that died or a store already gone: leaving is all that is left to do.
+  }
   store_.reset();
 }
 

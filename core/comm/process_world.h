@@ -13,8 +13,10 @@
 // (backend_registry.h) and makes it the calling thread's current world until destruction.
 //
 // The store: under `tensorpar run` (TENSORPAR_STORE_HOSTED=1) the launcher hosts it and every
-// rank connects; under torchrun, srun or mpirun, rank 0 hosts it on MASTER_ADDR:MASTER_PORT and
-// must outlive the others' use of it. The backend sees the store under the prefix "backend/".
+// rank connects; under torchrun, srun or mpirun, rank 0 hosts it on MASTER_ADDR:MASTER_PORT.
+// The destructor of every rank checks out ("exit/" keys) and a hosting rank 0 waits (up to
+// exit_timeout) until all have, so its server outlives the others' use of it. The backend sees
+// the store under the prefix "backend/".
 //
 // Failures name the rank and the cause: "rank 3: TCPStore: could not connect to node0:29500
 // within 30000 ms: Connection refused"; "rank 1: init: 2 of 4 ranks arrived within 30000 ms".
@@ -36,6 +38,8 @@ struct ProcessWorldOptions {
   std::chrono::milliseconds store_timeout{300000};
   // The default timeout of the world's collectives (a rank stuck in one fails after it).
   std::chrono::milliseconds collective_timeout{300000};
+  // How long a rank that hosts the store waits, on destruction, for the others to leave it.
+  std::chrono::milliseconds exit_timeout{10000};
   EnvLookup env = system_env;
 };
 
@@ -59,6 +63,7 @@ class ProcessWorld {
   std::shared_ptr<Store> store_;
   std::shared_ptr<Communicator> world_;
   std::optional<WorldGuard> guard_;
+  std::chrono::milliseconds exit_timeout_;
 };
 
 // Connects to (or, with `host`, hosts) the job's TCPStore described by env; errors name the rank.
