@@ -104,6 +104,7 @@ TEST(ProcessWorld, AMissingRankTimesOutNamingTheCount) {
 }
 
 TEST(ProcessWorld, AnUnreachableStoreNamesTheRankAndAddress) {
+  register_sim_rank_backend();
   const std::uint16_t port = free_port();
   expect_error<std::runtime_error>(
       [&] {
