@@ -20,6 +20,7 @@ class HashStore final : public Store {
                          const StoreBytes& desired) override;
   bool check(const std::vector<std::string>& keys) override;
   void wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) override;
+  using Store::set;
   using Store::wait;
   bool delete_key(const std::string& key) override;
   std::int64_t num_keys() override;

@@ -26,4 +26,8 @@ extern const char* const kRedistributeUsage;
 int run_check(const std::vector<std::string>& args);
 extern const char* const kCheckUsage;
 
+// Starts the workers of a multi-process job, as torchrun does (launcher.h).
+int run_run(const std::vector<std::string>& args);
+extern const char* const kRunUsage;
+
 }  // namespace tensorpar::cli

@@ -17,6 +17,8 @@ const Command kCommands[] = {
      kRedistributeUsage, run_redistribute},
     {"check", "gradient checks and the sharding-rule matrix of every op on the simulated backend",
      kCheckUsage, run_check},
+    {"run", "start the processes of a multi-process job (torchrun's role): one per rank",
+     kRunUsage, run_run},
 };
 
 void print_usage(std::ostream& os) {
@@ -39,6 +41,7 @@ int dispatch(int argc, char** argv) {
     if (name != c.name) continue;
     std::vector<std::string> args(argv + 2, argv + argc);
     for (const auto& a : args) {
+      if (a == "--") break;  // what follows belongs to another program (tensorpar run)
       if (a == "--help" || a == "-h") {
         std::cout << c.usage;
         return 0;
