@@ -113,10 +113,25 @@ struct CachedPlan {
 
 thread_local std::unordered_map<std::string, CachedPlan> t_plans;
 
+// The key holds everything a rule may read: the op and its rule attributes (rule_key), the
+// mesh shape (reshape decides by divisibility by the mesh extents), and each input's
+// placements and global shape. Rules read nothing else of a spec: not the dtype, the mesh's
+// ranks or dim names, nor this rank's coordinate (the local forward reads that from
+// ShardContext, which is built per call).
 const ShardingPlan& plan_for(const OpDef& op, const std::vector<const DTensorSpec*>& specs) {
   std::string key = op.name();
   key += '|';
   op.rule_key(key);
+  key += "|mesh:";
+  for (const DTensorSpec* s : specs) {
+    if (!s) continue;
+    // Every DTensor input lives on the same mesh (apply_distributed checks it).
+    for (std::int64_t e : s->mesh.shape()) {
+      key += std::to_string(e);
+      key += ',';
+    }
+    break;
+  }
   for (const DTensorSpec* s : specs) {
     key += '|';
     if (!s) continue;

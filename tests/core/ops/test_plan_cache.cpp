@@ -1,5 +1,5 @@
 // The per-thread cache of sharding plans: a plan is reused only for the same op, attributes,
-// input placements and shapes.
+// mesh shape, input placements and shapes.
 #include <gtest/gtest.h>
 
 #include "core/comm/comm_debug_mode.h"
@@ -26,6 +26,36 @@ TEST(ShardingPlanCache, PlacementsThatDifferOnlyInTheShardDimGetTheirOwnPlans) {
     EXPECT_EQ(a.placements(), (Placements{Shard(1)}));
     EXPECT_EQ(b.placements(), (Placements{Shard(2)}));
     EXPECT_TRUE(equal(b.full_tensor(), transpose(global, 1, 2)));
+  });
+}
+
+TEST(ShardingPlanCache, TheSameSpecsOnMeshesOfOtherShapesGetTheirOwnPlans) {
+  // reshape [4, 6] S(0) -> [24] keeps S(0) when 4 and 24 divide by the mesh size (dp, 2 ranks)
+  // and replicates first when they do not (tp, 3 ranks): the plan depends on the mesh shape.
+  sim::run(6, [](int) {
+    DeviceMesh mesh({2, 3}, {"dp", "tp"});
+    Tensor global = testing::iota({4, 6}, DType::Float64);
+    for (const char* name : {"dp", "tp", "dp"}) {
+      SCOPED_TRACE(name);
+      DTensor x = distribute_tensor(global, mesh[name], {Shard(0)});
+      DTensor y(reshape(x, {24}));
+      EXPECT_EQ(y.placements(), (Placements{std::string(name) == "dp" ? Placement(Shard(0))
+                                                                       : Placement(Replicate())}));
+      EXPECT_TRUE(equal(y.full_tensor(), global.reshape({24})));
+    }
+  });
+}
+
+TEST(ShardingPlanCache, PowExponentIsPartOfTheKey) {
+  // pow(x, 1) keeps a Partial input Partial (it is linear); pow(x, 2) must reduce it first.
+  sim::run(2, [](int) {
+    DeviceMesh mesh({2});
+    DTensor x = DTensor::from_local(full({3}, 1.0, DType::Float64), mesh, {Partial()});
+    DTensor once(pow(x, 1.0));
+    EXPECT_EQ(once.placements(), (Placements{Partial()}));
+    DTensor squared(pow(x, 2.0));
+    EXPECT_EQ(squared.placements(), (Placements{Replicate()}));
+    EXPECT_TRUE(equal(squared.full_tensor(), full({3}, 4.0, DType::Float64)));
   });
 }
 
