@@ -84,7 +84,11 @@ Tensor apply_op1(Op op, std::vector<Tensor> inputs) {
   return apply_op(std::make_shared<const Op>(std::move(op)), std::move(inputs)).at(0);
 }
 
-// Number of sharding decisions cached on this thread / cache misses so far (for benchmarks).
+// The per-thread sharding-plan cache keeps at most this many plans, dropping the least
+// recently used one when full (shapes that vary, such as sequence lengths in inference,
+// would otherwise grow it without bound).
+inline constexpr std::size_t kShardingPlanCacheCapacity = 1024;
+// Number of sharding decisions cached on this thread (at most kShardingPlanCacheCapacity).
 std::size_t sharding_cache_size();
 void clear_sharding_cache();
 

@@ -4,6 +4,7 @@
 
 #include "core/comm/comm_debug_mode.h"
 #include "core/dtensor/dtensor.h"
+#include "core/ops/op.h"
 #include "core/ops/ops.h"
 #include "sim/world.h"
 #include "support/dtensor_testing.h"
@@ -56,6 +57,27 @@ TEST(ShardingPlanCache, PowExponentIsPartOfTheKey) {
     DTensor squared(pow(x, 2.0));
     EXPECT_EQ(squared.placements(), (Placements{Replicate()}));
     EXPECT_TRUE(equal(squared.full_tensor(), full({3}, 4.0, DType::Float64)));
+  });
+}
+
+TEST(ShardingPlanCache, StaysBoundedWhenShapesVary) {
+  // One plan per sequence length, as in inference; the cache keeps at most its capacity and
+  // every result stays right, including for lengths whose plans were dropped.
+  sim::run(2, [](int rank) {
+    clear_sharding_cache();
+    DeviceMesh mesh({2});
+    const std::int64_t n = std::int64_t(kShardingPlanCacheCapacity) + 100;
+    for (std::int64_t len = 1; len <= n; ++len) {
+      Tensor local = full({len, 2}, double(rank + 1), DType::Float64);
+      DTensor x = DTensor::from_local(local, mesh, {Shard(0)});
+      DTensor y(mul(x, 3.0));
+      ASSERT_EQ(y.placements(), (Placements{Shard(0)}));
+      ASSERT_TRUE(equal(y.to_local(), full({len, 2}, 3.0 * (rank + 1), DType::Float64)));
+      ASSERT_LE(sharding_cache_size(), kShardingPlanCacheCapacity) << "after length " << len;
+    }
+    EXPECT_EQ(sharding_cache_size(), kShardingPlanCacheCapacity);
+    DTensor first = DTensor::from_local(full({1, 2}, 1.0, DType::Float64), mesh, {Shard(0)});
+    EXPECT_TRUE(equal(DTensor(mul(first, 3.0)).to_local(), full({1, 2}, 3.0, DType::Float64)));
   });
 }
 
