@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "core/base/error.h"
+#include "core/comm/timeout.h"
 
 namespace tensorpar::sim {
 
@@ -134,7 +135,7 @@ GroupState::GroupState(std::shared_ptr<WorldState> world, std::vector<int> globa
 void GroupState::arrive(int rank, std::uint64_t epoch, const Descriptor& desc,
                         Milliseconds timeout) {
   arrived_[rank].store(epoch, std::memory_order_relaxed);
-  const auto deadline = Clock::now() + timeout;
+  const auto deadline = deadline_after(timeout);
   std::uint32_t generation = 0;
   auto outcome = barrier_.arrive_and_wait(true, deadline, world_->wait_policy(), &generation);
   if (outcome == FutexBarrier::Outcome::Passed) return;
@@ -223,7 +224,7 @@ void GroupState::wake_receivers() {
 }
 
 Tensor GroupState::take(int src, int dst, int tag, Milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
+  const auto deadline = deadline_after(timeout);
   const std::string from = cat("rank ", ranks_[src], " (tag ", tag, ")");
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {

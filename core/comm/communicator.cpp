@@ -59,6 +59,10 @@ class ArgCheck {
           cat(collective_name(kind_), ": ", args..., " (", comm_.describe(), ")"));
     }
   }
+  void timeout(const std::optional<Milliseconds>& timeout) const {
+    require(!timeout || timeout->count() >= 0, "timeout must be >= 0 ms, got ",
+            timeout ? timeout->count() : 0, " ms");
+  }
   void defined(const Tensor& t, const char* name) const {
     require(t.defined(), name, " is undefined");
   }
@@ -131,6 +135,7 @@ std::int64_t bytes_of(const Tensor& t, std::int64_t numel) {
 
 WorkPtr Communicator::all_reduce(Tensor& tensor, const AllReduceOptions& opts) {
   ArgCheck check(*this, CollectiveKind::AllReduce);
+  check.timeout(opts.timeout);
   check.defined(tensor, "tensor");
   const std::int64_t bytes = bytes_of(tensor, tensor.numel());
   record(*this, CollectiveKind::AllReduce, bytes, opts.op);
@@ -140,6 +145,7 @@ WorkPtr Communicator::all_reduce(Tensor& tensor, const AllReduceOptions& opts) {
 WorkPtr Communicator::all_gather(Tensor& output, const Tensor& input,
                                  const AllGatherOptions& opts) {
   ArgCheck check(*this, CollectiveKind::AllGather);
+  check.timeout(opts.timeout);
   check.defined(output, "output");
   check.defined(input, "input");
   check.same_dtype(output, input);
@@ -156,6 +162,7 @@ WorkPtr Communicator::all_gather(Tensor& output, const Tensor& input,
 WorkPtr Communicator::reduce_scatter(Tensor& output, const Tensor& input,
                                      const ReduceScatterOptions& opts) {
   ArgCheck check(*this, CollectiveKind::ReduceScatter);
+  check.timeout(opts.timeout);
   check.defined(output, "output");
   check.defined(input, "input");
   check.same_dtype(output, input);
@@ -171,6 +178,7 @@ WorkPtr Communicator::reduce_scatter(Tensor& output, const Tensor& input,
 
 WorkPtr Communicator::all_to_all(Tensor& output, const Tensor& input, const AllToAllOptions& opts) {
   ArgCheck check(*this, CollectiveKind::AllToAll);
+  check.timeout(opts.timeout);
   check.defined(output, "output");
   check.defined(input, "input");
   check.same_dtype(output, input);
@@ -187,6 +195,7 @@ WorkPtr Communicator::all_to_all(Tensor& output, const Tensor& input, const AllT
 
 WorkPtr Communicator::broadcast(Tensor& tensor, const BroadcastOptions& opts) {
   ArgCheck check(*this, CollectiveKind::Broadcast);
+  check.timeout(opts.timeout);
   check.defined(tensor, "tensor");
   check.root(opts.root);
   const std::int64_t bytes = bytes_of(tensor, tensor.numel());
@@ -196,6 +205,7 @@ WorkPtr Communicator::broadcast(Tensor& tensor, const BroadcastOptions& opts) {
 
 WorkPtr Communicator::scatter(Tensor& output, const Tensor& input, const ScatterOptions& opts) {
   ArgCheck check(*this, CollectiveKind::Scatter);
+  check.timeout(opts.timeout);
   check.defined(output, "output");
   check.root(opts.root);
   const std::int64_t out_n = output.numel();
@@ -214,6 +224,7 @@ WorkPtr Communicator::scatter(Tensor& output, const Tensor& input, const Scatter
 
 WorkPtr Communicator::send(const Tensor& tensor, int dst, const PointToPointOptions& opts) {
   ArgCheck check(*this, CollectiveKind::Send);
+  check.timeout(opts.timeout);
   check.defined(tensor, "tensor");
   check.peer(dst, "dst");
   const std::int64_t bytes = bytes_of(tensor, tensor.numel());
@@ -223,6 +234,7 @@ WorkPtr Communicator::send(const Tensor& tensor, int dst, const PointToPointOpti
 
 WorkPtr Communicator::recv(Tensor& tensor, int src, const PointToPointOptions& opts) {
   ArgCheck check(*this, CollectiveKind::Recv);
+  check.timeout(opts.timeout);
   check.defined(tensor, "tensor");
   check.peer(src, "src");
   const std::int64_t bytes = bytes_of(tensor, tensor.numel());
@@ -231,6 +243,7 @@ WorkPtr Communicator::recv(Tensor& tensor, int src, const PointToPointOptions& o
 }
 
 WorkPtr Communicator::barrier(const BarrierOptions& opts) {
+  ArgCheck(*this, CollectiveKind::Barrier).timeout(opts.timeout);
   record(*this, CollectiveKind::Barrier, 0);
   return profiled(CollectiveKind::Barrier, 0, [&] { return do_barrier(opts); });
 }

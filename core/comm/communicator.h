@@ -31,11 +31,10 @@
 #include <vector>
 
 #include "core/comm/reduce_op.h"
+#include "core/comm/timeout.h"
 #include "core/tensor/tensor.h"
 
 namespace tensorpar {
-
-using Milliseconds = std::chrono::milliseconds;
 
 enum class CollectiveKind {
   AllReduce,
@@ -69,6 +68,8 @@ class CommTimeoutError : public CommError {
 };
 
 // Every collective's options carry an optional timeout; unset means the communicator's default.
+// A timeout must be >= 0 (std::invalid_argument otherwise); Milliseconds::max() waits without a
+// deadline.
 struct AllReduceOptions {
   ReduceOp op = ReduceOp::Sum;
   std::optional<Milliseconds> timeout;
@@ -104,7 +105,8 @@ class Work {
   virtual ~Work() = default;
   virtual bool is_completed() const = 0;
   // Blocks until the operation completes (or `timeout` passes: CommTimeoutError) and rethrows
-  // the operation's failure. Calling it again rethrows again.
+  // the operation's failure. Calling it again rethrows again. A negative timeout throws
+  // std::invalid_argument (implementations call check_timeout("Work::wait", timeout) first).
   virtual void wait(std::optional<Milliseconds> timeout = std::nullopt) = 0;
 };
 using WorkPtr = std::shared_ptr<Work>;
@@ -114,7 +116,8 @@ class CompletedWork final : public Work {
  public:
   explicit CompletedWork(std::exception_ptr error = nullptr) : error_(std::move(error)) {}
   bool is_completed() const override { return true; }
-  void wait(std::optional<Milliseconds> = std::nullopt) override {
+  void wait(std::optional<Milliseconds> timeout = std::nullopt) override {
+    check_timeout("Work::wait", timeout);
     if (error_) std::rethrow_exception(error_);
   }
 

@@ -1,8 +1,7 @@
 #include "core/dtensor/redistribute.h"
 
-#include <unordered_map>
-
 #include "core/base/error.h"
+#include "core/base/lru_cache.h"
 #include "core/kernels/elementwise.h"
 #include "core/dtensor/shard_collectives.h"
 
@@ -115,18 +114,24 @@ RedistributePlan plan_redistribute_uncached(const Shape& mesh_shape, const Place
   return plan;
 }
 
+namespace {
+thread_local LruCache<PlanKey, RedistributePlan, PlanKeyHash> t_plans(
+    kRedistributePlanCacheCapacity);
+}  // namespace
+
 const RedistributePlan& plan_redistribute(const Shape& mesh_shape, const Placements& source,
                                           const Placements& target) {
-  thread_local std::unordered_map<PlanKey, RedistributePlan, PlanKeyHash> cache;
   PlanKey key;
   key.words.reserve(mesh_shape.size() * 3);
   for (auto s : mesh_shape) key.words.push_back(static_cast<std::uint32_t>(s));
   for (const auto& p : source) key.words.push_back(p.key());
   for (const auto& p : target) key.words.push_back(p.key());
-  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  if (const RedistributePlan* cached = t_plans.find(key)) return *cached;
   RedistributePlan plan = plan_redistribute_uncached(mesh_shape, source, target);
-  return cache.emplace(std::move(key), std::move(plan)).first->second;
+  return t_plans.insert(std::move(key), std::move(plan));
 }
+
+std::size_t redistribute_plan_cache_size() { return t_plans.size(); }
 
 std::string plan_path(const Placements& source, const RedistributePlan& plan) {
   auto state = [](const Placements& placements) {

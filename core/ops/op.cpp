@@ -1,10 +1,11 @@
 // apply_op: the plain and the distributed execution of an OpDef, and their autograd nodes.
 #include "core/ops/op.h"
 
-#include <unordered_map>
+#include <memory>
 
 #include "core/autograd/autograd.h"
 #include "core/base/error.h"
+#include "core/base/lru_cache.h"
 #include "core/ops/plan_trace.h"
 #include "core/comm/profiler.h"
 
@@ -107,16 +108,30 @@ class DistOpNode final : public Node {
   OpContext ctx_;
 };
 
-struct CachedPlan {
-  ShardingPlan plan;
-};
+// Shared so that a plan in use survives its eviction by a nested op.
+thread_local LruCache<std::string, std::shared_ptr<const ShardingPlan>> t_plans(
+    kShardingPlanCacheCapacity);
 
-thread_local std::unordered_map<std::string, CachedPlan> t_plans;
-
-const ShardingPlan& plan_for(const OpDef& op, const std::vector<const DTensorSpec*>& specs) {
+// The key holds everything a rule may read: the op and its rule attributes (rule_key), the
+// mesh shape (reshape decides by divisibility by the mesh extents), and each input's
+// placements and global shape. Rules read nothing else of a spec: not the dtype, the mesh's
+// ranks or dim names, nor this rank's coordinate (the local forward reads that from
+// ShardContext, which is built per call).
+std::shared_ptr<const ShardingPlan> plan_for(const OpDef& op,
+                                             const std::vector<const DTensorSpec*>& specs) {
   std::string key = op.name();
   key += '|';
   op.rule_key(key);
+  key += "|mesh:";
+  for (const DTensorSpec* s : specs) {
+    if (!s) continue;
+    // Every DTensor input lives on the same mesh (apply_distributed checks it).
+    for (std::int64_t e : s->mesh.shape()) {
+      key += std::to_string(e);
+      key += ',';
+    }
+    break;
+  }
   for (const DTensorSpec* s : specs) {
     key += '|';
     if (!s) continue;
@@ -131,10 +146,10 @@ const ShardingPlan& plan_for(const OpDef& op, const std::vector<const DTensorSpe
       key += ',';
     }
   }
-  auto it = t_plans.find(key);
-  if (it != t_plans.end()) return it->second.plan;
-  ShardingPlan plan = op.sharding(specs);
-  return t_plans.emplace(std::move(key), CachedPlan{std::move(plan)}).first->second.plan;
+  if (const auto* cached = t_plans.find(key)) return *cached;
+  auto plan = std::make_shared<const ShardingPlan>(op.sharding(specs));
+  t_plans.insert(std::move(key), plan);
+  return plan;
 }
 
 Shape offsets_of(const std::shared_ptr<const DTensorSpec>& spec,
@@ -206,7 +221,8 @@ std::vector<Tensor> apply_distributed(std::shared_ptr<const OpDef> op, std::vect
   }
   const auto& coordinate = mesh->get_coordinate();
   check_arg(coordinate.has_value(), op->name(), ": this rank is not part of the mesh ", mesh->str());
-  const ShardingPlan& plan = plan_for(*op, specs);
+  const std::shared_ptr<const ShardingPlan> plan_ref = plan_for(*op, specs);
+  const ShardingPlan& plan = *plan_ref;
 
   auto sc = std::make_shared<ShardContext>();
   sc->coordinate = *coordinate;

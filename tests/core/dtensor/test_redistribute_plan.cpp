@@ -134,6 +134,22 @@ TEST(RedistributePlan, CachedPlansAreReused) {
   EXPECT_NE(&a, &c);
 }
 
+TEST(RedistributePlan, TheCacheStaysBoundedAcrossManyMeshShapes) {
+  const std::size_t n = kRedistributePlanCacheCapacity + 100;
+  const Placements src = parse_placements("S0,S1"), dst = parse_placements("S1,R");
+  for (std::size_t i = 1; i <= n; ++i) {
+    const Shape mesh{std::int64_t(i), 2};
+    const RedistributePlan& plan = plan_redistribute(mesh, src, dst);
+    EXPECT_EQ(plan_path(src, plan), plan_path(src, plan_redistribute_uncached(mesh, src, dst)));
+    ASSERT_LE(redistribute_plan_cache_size(), kRedistributePlanCacheCapacity) << "after " << i;
+  }
+  EXPECT_EQ(redistribute_plan_cache_size(), kRedistributePlanCacheCapacity);
+  // The first mesh shapes were dropped and are planned again, the same way.
+  const Shape first{1, 2};
+  EXPECT_EQ(plan_path(src, plan_redistribute(first, src, dst)),
+            plan_path(src, plan_redistribute_uncached(first, src, dst)));
+}
+
 TEST(RedistributePlan, RejectsShardToPartialAndPartialTypeChanges) {
   expect_error<std::invalid_argument>(
       [] { plan_redistribute({4}, {Shard(0)}, {Partial()}); },
