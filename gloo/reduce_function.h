@@ -8,7 +8,7 @@
 #include <functional>
 
 #include "core/tensor/dtype.h"
-#include "core/comm/reduce_op.h"
+#include "core/tensor/reduce_op.h"
 
 namespace tensorpar::gloo {
 

@@ -7,7 +7,7 @@
 
 #include "core/base/error.h"
 #include "sim/group.h"
-#include "sim/reduce.h"
+#include "core/tensor/device_interface.h"
 
 namespace tensorpar::sim {
 
@@ -34,11 +34,16 @@ WorkPtr complete(F&& f) {
   }
 }
 
-std::byte* bytes_of(Tensor& t) { return static_cast<std::byte*>(t.data_ptr()); }
-const std::byte* bytes_of(const Tensor& t) { return static_cast<const std::byte*>(t.data_ptr()); }
+// Tensors are reached through their device's interface only (device_interface.h): on the CPU
+// that is memcpy and the tiled host reduction, on another device its own copies and kernels. The
+// one-phase staged path copies through host memory, so it is for host devices only.
+std::byte* bytes_of(Tensor& t) { return static_cast<std::byte*>(t.device_data()); }
+const std::byte* bytes_of(const Tensor& t) { return static_cast<const std::byte*>(t.device_data()); }
 
-void copy(std::byte* to, const std::byte* from, std::size_t n) {
-  if (n != 0 && to != from) std::memcpy(to, from, n);
+DeviceInterface& memory_of(const Tensor& t) { return device_interface(t.device().type); }
+
+void copy(DeviceInterface& memory, std::byte* to, const std::byte* from, std::size_t n) {
+  if (n != 0 && to != from) memory.copy(to, from, n);
 }
 
 // Elements [lo, hi) of `count` that rank `r` of `w` reduces: equal blocks rounded up to whole
@@ -124,7 +129,8 @@ WorkPtr SimCommunicator::do_all_reduce(Tensor& tensor, const AllReduceOptions& o
   Call call{{CollectiveKind::AllReduce, false, dtype, count, opts.op, {}},
             timeout_of(opts.timeout)};
   std::byte* data = bytes_of(tensor);
-  call.small = group_->stage_all_reduce(nbytes);
+  DeviceInterface& memory = memory_of(tensor);
+  call.small = group_->stage_all_reduce(nbytes) && is_host(tensor.device());
   call.src = call.dst = data;
   call.stage = {data, nbytes};
   return complete([&] {
@@ -132,7 +138,8 @@ WorkPtr SimCommunicator::do_all_reduce(Tensor& tensor, const AllReduceOptions& o
       const int n = size();
       if (call.small) {
         for (int j = 0; j < n; ++j) srcs_[j] = group_->staging(parity, j);
-        reduce_buffers(dtype, opts.op, srcs_, std::span(&data, 1), count);
+        void* out = data;
+        memory.reduce(dtype, opts.op, srcs_, std::span(&out, 1), count);
         return;
       }
       auto [lo, hi] = block_of(count, n, rank_, elem);
@@ -140,7 +147,7 @@ WorkPtr SimCommunicator::do_all_reduce(Tensor& tensor, const AllReduceOptions& o
         dsts_[j] = group_->slot(parity, j).dst + lo * elem;
         srcs_[j] = dsts_[j];
       }
-      reduce_buffers(dtype, opts.op, srcs_, dsts_, hi - lo);
+      memory.reduce(dtype, opts.op, srcs_, dsts_, hi - lo);
     });
   });
 }
@@ -151,7 +158,8 @@ WorkPtr SimCommunicator::do_all_gather(Tensor& output, const Tensor& input,
   const std::int64_t count = input.numel();
   Call call{{CollectiveKind::AllGather, false, dtype, count, {}, {}}, timeout_of(opts.timeout)};
   const std::size_t block = count * dtype_size(dtype);
-  call.small = block <= group_->staging_capacity();
+  DeviceInterface& memory = memory_of(input);
+  call.small = block <= group_->staging_capacity() && is_host(input.device());
   call.src = bytes_of(input);
   call.stage = {call.src, block};
   return complete([&] {
@@ -162,7 +170,7 @@ WorkPtr SimCommunicator::do_all_gather(Tensor& output, const Tensor& input,
         const std::byte* from = j == rank_   ? call.src
                                 : call.small ? group_->staging(parity, j)
                                              : group_->slot(parity, j).src;
-        copy(out + j * block, from, block);
+        copy(memory, out + j * block, from, block);
       }
     });
   });
@@ -175,7 +183,8 @@ WorkPtr SimCommunicator::do_reduce_scatter(Tensor& output, const Tensor& input,
   const std::size_t block = count * dtype_size(dtype);
   Call call{{CollectiveKind::ReduceScatter, false, dtype, count, opts.op, {}},
             timeout_of(opts.timeout)};
-  call.small = block * size() <= group_->staging_capacity();
+  DeviceInterface& memory = memory_of(input);
+  call.small = block * size() <= group_->staging_capacity() && is_host(input.device());
   call.src = bytes_of(input);
   call.stage = {call.src, block * size()};
   return complete([&] {
@@ -184,8 +193,8 @@ WorkPtr SimCommunicator::do_reduce_scatter(Tensor& output, const Tensor& input,
       for (int j = 0; j < size(); ++j) {
         srcs_[j] = (call.small ? group_->staging(parity, j) : group_->slot(parity, j).src) + offset;
       }
-      std::byte* out = bytes_of(output);
-      reduce_buffers(dtype, opts.op, srcs_, std::span(&out, 1), count);
+      void* out = bytes_of(output);
+      memory.reduce(dtype, opts.op, srcs_, std::span(&out, 1), count);
     });
   });
 }
@@ -196,7 +205,8 @@ WorkPtr SimCommunicator::do_all_to_all(Tensor& output, const Tensor& input,
   const std::int64_t count = input.numel();
   const std::size_t nbytes = count * dtype_size(dtype);
   Call call{{CollectiveKind::AllToAll, false, dtype, count, {}, {}}, timeout_of(opts.timeout)};
-  call.small = nbytes <= group_->staging_capacity();
+  DeviceInterface& memory = memory_of(input);
+  call.small = nbytes <= group_->staging_capacity() && is_host(input.device());
   call.src = bytes_of(input);
   call.stage = {call.src, nbytes};
   return complete([&] {
@@ -208,7 +218,7 @@ WorkPtr SimCommunicator::do_all_to_all(Tensor& output, const Tensor& input,
         const std::byte* from = j == rank_   ? call.src
                                 : call.small ? group_->staging(parity, j)
                                              : group_->slot(parity, j).src;
-        copy(out + j * block, from + rank_ * block, block);
+        copy(memory, out + j * block, from + rank_ * block, block);
       }
     });
   });
@@ -221,7 +231,8 @@ WorkPtr SimCommunicator::do_broadcast(Tensor& tensor, const BroadcastOptions& op
   Call call{{CollectiveKind::Broadcast, false, dtype, count, {}, opts.root},
             timeout_of(opts.timeout)};
   std::byte* data = bytes_of(tensor);
-  call.small = nbytes <= group_->staging_capacity();
+  DeviceInterface& memory = memory_of(tensor);
+  call.small = nbytes <= group_->staging_capacity() && is_host(tensor.device());
   call.src = data;
   if (rank_ == opts.root) call.stage = {data, nbytes};
   return complete([&] {
@@ -229,7 +240,7 @@ WorkPtr SimCommunicator::do_broadcast(Tensor& tensor, const BroadcastOptions& op
       if (rank_ == opts.root) return;
       const std::byte* from =
           call.small ? group_->staging(parity, opts.root) : group_->slot(parity, opts.root).src;
-      copy(data, from, nbytes);
+      copy(memory, data, from, nbytes);
     });
   });
 }
@@ -241,7 +252,8 @@ WorkPtr SimCommunicator::do_scatter(Tensor& output, const Tensor& input,
   Call call{{CollectiveKind::Scatter, false, dtype, count, {}, opts.root},
             timeout_of(opts.timeout)};
   const std::size_t block = count * dtype_size(dtype);
-  call.small = block * size() <= group_->staging_capacity();
+  DeviceInterface& memory = memory_of(output);
+  call.small = block * size() <= group_->staging_capacity() && is_host(output.device());
   if (rank_ == opts.root) {
     call.src = bytes_of(input);
     call.stage = {call.src, block * size()};
@@ -251,7 +263,7 @@ WorkPtr SimCommunicator::do_scatter(Tensor& output, const Tensor& input,
       const std::byte* from =
           call.small ? group_->staging(parity, opts.root) : group_->slot(parity, opts.root).src;
       if (rank_ == opts.root) from = call.src;
-      copy(bytes_of(output), from + rank_ * block, block);
+      copy(memory, bytes_of(output), from + rank_ * block, block);
     });
   });
 }
@@ -280,7 +292,7 @@ WorkPtr SimCommunicator::do_recv(Tensor& tensor, int src, const PointToPointOpti
                           " elements but the receive buffer holds ", tensor.numel(), " ",
                           dtype_name(tensor.dtype()), " elements (", describe(), ")"));
     }
-    copy(bytes_of(tensor), bytes_of(std::as_const(message)), tensor.nbytes());
+    copy(memory_of(tensor), bytes_of(tensor), bytes_of(std::as_const(message)), tensor.nbytes());
   });
 }
 

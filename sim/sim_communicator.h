@@ -92,8 +92,8 @@ class SimCommunicator final : public Communicator {
   std::uint64_t calls_ = 0;   // collective calls issued on this group by this rank
   std::uint64_t phases_ = 0;  // barrier phases entered (names the ranks that never arrived)
   // Per-peer pointer lists of the reductions, sized once so that no call allocates.
-  std::vector<const std::byte*> srcs_;
-  std::vector<std::byte*> dsts_;
+  std::vector<const void*> srcs_;
+  std::vector<void*> dsts_;
 };
 
 }  // namespace tensorpar::sim

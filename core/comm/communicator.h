@@ -30,7 +30,7 @@
 #include <string>
 #include <vector>
 
-#include "core/comm/reduce_op.h"
+#include "core/tensor/reduce_op.h"
 #include "core/comm/timeout.h"
 #include "core/tensor/tensor.h"
 

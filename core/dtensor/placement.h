@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/comm/reduce_op.h"
+#include "core/tensor/reduce_op.h"
 
 namespace tensorpar {
 

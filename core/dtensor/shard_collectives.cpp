@@ -1,6 +1,5 @@
 #include "core/dtensor/shard_collectives.h"
 
-#include <cstring>
 
 #include "core/base/error.h"
 #include "core/dtensor/placement.h"
@@ -37,55 +36,12 @@ Tensor block(const Tensor& flat, const Shape& block_shape, std::int64_t k) {
 
 }  // namespace
 
-void copy_box(Tensor& dst, const Shape& dst_start, const Tensor& src, const Shape& src_start,
-              const Shape& extent) {
-  const std::size_t nd = extent.size();
-  check_arg(dst.dtype() == src.dtype() && dst.dim() == static_cast<std::int64_t>(nd) &&
-                src.dim() == static_cast<std::int64_t>(nd),
-            "copy_box: dtype or rank mismatch");
-  if (numel(extent) == 0) return;
-  const std::size_t es = dtype_size(src.dtype());
-  if (nd == 0) {
-    std::memcpy(dst.data_ptr(), src.data_ptr(), es);
-    return;
-  }
-  // Merge the trailing dims the box covers whole in both tensors into one contiguous run.
-  std::size_t inner = nd - 1;
-  std::int64_t run = extent[inner];
-  while (inner > 0 && extent[inner] == src.shape()[inner] && extent[inner] == dst.shape()[inner] &&
-         src_start[inner] == 0 && dst_start[inner] == 0) {
-    --inner;
-    run *= extent[inner];
-  }
-  const auto sstr = contiguous_strides(src.shape());
-  const auto dstr = contiguous_strides(dst.shape());
-  const auto* s = static_cast<const char*>(src.data_ptr());
-  auto* d = static_cast<char*>(dst.data_ptr());
-  std::vector<std::int64_t> idx(inner, 0);  // odometer over the dims before `inner`
-  while (true) {
-    std::int64_t so = src_start[inner] * sstr[inner], doff = dst_start[inner] * dstr[inner];
-    for (std::size_t i = 0; i < inner; ++i) {
-      so += (src_start[i] + idx[i]) * sstr[i];
-      doff += (dst_start[i] + idx[i]) * dstr[i];
-    }
-    std::memcpy(d + doff * es, s + so * es, static_cast<std::size_t>(run) * es);
-    std::size_t i = inner;
-    while (i > 0) {
-      --i;
-      if (++idx[i] < extent[i]) break;
-      idx[i] = 0;
-      if (i == 0) return;
-    }
-    if (inner == 0) return;
-  }
-}
-
 Tensor pack_chunks(const Tensor& t, std::int64_t dim, std::int64_t n) {
   const std::int64_t size = t.size(dim);
   const std::int64_t padded = padded_chunk_size(size, n);
   if (padded * n == size && outer_size(t.shape(), dim) == 1) return t;  // already the layout
   const Shape block_shape = with_extent(t.shape(), dim, padded);
-  Tensor packed = zeros({n * numel(block_shape)}, t.dtype());
+  Tensor packed = zeros({n * numel(block_shape)}, t.dtype(), t.device());
   for (std::int64_t k = 0; k < n; ++k) {
     const ChunkExtent e = chunk_extent(size, n, k);
     if (e.size == 0) continue;
@@ -109,18 +65,18 @@ Tensor all_gather_shards(const Tensor& local, Communicator& group, std::int64_t 
   const Shape block_shape = with_extent(local.shape(), dim, padded);
   Tensor send = local;
   if (local.size(dim) != padded) {
-    send = zeros(block_shape, local.dtype());
+    send = zeros(block_shape, local.dtype(), local.device());
     copy_box(send, zeros_like_index(block_shape), local, zeros_like_index(block_shape),
              local.shape());
   }
-  Tensor gathered = Tensor::empty({n * numel(block_shape)}, local.dtype());
+  Tensor gathered = Tensor::empty({n * numel(block_shape)}, local.dtype(), local.device());
   group.all_gather(gathered, send)->wait();
 
   if (outer_size(local.shape(), dim) == 1) {
     // Valid rows form a prefix of the gathered blocks (torch.chunk fills chunks in turn).
     return gathered.reshape(with_extent(local.shape(), dim, n * padded)).narrow(dim, 0, size);
   }
-  Tensor out = Tensor::empty(with_extent(local.shape(), dim, size), local.dtype());
+  Tensor out = Tensor::empty(with_extent(local.shape(), dim, size), local.dtype(), local.device());
   for (std::int64_t k = 0; k < n; ++k) {
     const ChunkExtent e = chunk_extent(size, n, k);
     if (e.size == 0) continue;
@@ -136,7 +92,7 @@ Tensor reduce_scatter_shards(const Tensor& local, Communicator& group, std::int6
   const std::int64_t size = local.size(dim);
   const Shape block_shape = with_extent(local.shape(), dim, padded_chunk_size(size, n));
   Tensor packed = pack_chunks(local, dim, n);
-  Tensor out = Tensor::empty(block_shape, local.dtype());
+  Tensor out = Tensor::empty(block_shape, local.dtype(), local.device());
   group.reduce_scatter(out, packed, ReduceScatterOptions{.op = op})->wait();
   const ChunkExtent mine = chunk_extent(size, n, group.rank());
   if (mine.size == block_shape[dim]) return out;
@@ -155,8 +111,8 @@ Tensor all_to_all_shards(const Tensor& local, Communicator& group, std::int64_t 
                       block_shape[to_dim] * n != to_size;
 
   // Send block k: this rank's rows of from_dim, chunk k of to_dim.
-  Tensor send = padded ? zeros({n * numel(block_shape)}, local.dtype())
-                       : Tensor::empty({n * numel(block_shape)}, local.dtype());
+  Tensor send = padded ? zeros({n * numel(block_shape)}, local.dtype(), local.device())
+                       : Tensor::empty({n * numel(block_shape)}, local.dtype(), local.device());
   for (std::int64_t k = 0; k < n; ++k) {
     const ChunkExtent e = chunk_extent(to_size, n, k);
     if (e.size == 0) continue;
@@ -164,7 +120,7 @@ Tensor all_to_all_shards(const Tensor& local, Communicator& group, std::int64_t 
     copy_box(dst, zeros_like_index(block_shape), local, at_dim(nd, to_dim, e.offset),
              with_extent(local.shape(), to_dim, e.size));
   }
-  Tensor recv = Tensor::empty({n * numel(block_shape)}, local.dtype());
+  Tensor recv = Tensor::empty({n * numel(block_shape)}, local.dtype(), local.device());
   group.all_to_all(recv, send)->wait();
 
   // Receive block k: rank k's rows of from_dim, this rank's chunk of to_dim.
@@ -172,7 +128,7 @@ Tensor all_to_all_shards(const Tensor& local, Communicator& group, std::int64_t 
   Shape out_shape = local.shape();
   out_shape[from_dim] = from_size;
   out_shape[to_dim] = mine.size;
-  Tensor out = Tensor::empty(out_shape, local.dtype());
+  Tensor out = Tensor::empty(out_shape, local.dtype(), local.device());
   for (std::int64_t k = 0; k < n; ++k) {
     const ChunkExtent e = chunk_extent(from_size, n, k);
     if (e.size == 0 || mine.size == 0) continue;
@@ -187,8 +143,8 @@ Tensor scatter_shards(const Tensor& full, Communicator& group, std::int64_t dim,
   const std::int64_t size = full.size(dim);
   const Shape block_shape = with_extent(full.shape(), dim, padded_chunk_size(size, n));
   Tensor packed = group.rank() == root ? pack_chunks(full, dim, n)
-                                       : Tensor::empty({n * numel(block_shape)}, full.dtype());
-  Tensor out = Tensor::empty(block_shape, full.dtype());
+                                       : Tensor::empty({n * numel(block_shape)}, full.dtype(), full.device());
+  Tensor out = Tensor::empty(block_shape, full.dtype(), full.device());
   group.scatter(out, packed, ScatterOptions{.root = root})->wait();
   const ChunkExtent mine = chunk_extent(size, n, group.rank());
   if (mine.size == block_shape[dim]) return out;

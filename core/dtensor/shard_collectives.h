@@ -13,11 +13,6 @@
 
 namespace tensorpar {
 
-// Copies the box of `extent` starting at `src_start` in src to `dst_start` in dst (same dtype
-// and rank; both row-major contiguous).
-void copy_box(Tensor& dst, const Shape& dst_start, const Tensor& src, const Shape& src_start,
-              const Shape& extent);
-
 // t split into n chunks along dim, each padded with zeros to ceil(size / n), laid out as n
 // consecutive blocks: the input layout of scatter and reduce_scatter.
 Tensor pack_chunks(const Tensor& t, std::int64_t dim, std::int64_t n);

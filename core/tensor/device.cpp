@@ -108,6 +108,16 @@ const char* type_name(DeviceType type) {
 
 }  // namespace
 
+namespace {
+thread_local Device t_current_device{};
+}  // namespace
+
+Device current_device() { return t_current_device; }
+
+DeviceGuard::DeviceGuard(Device device) : previous_(t_current_device) { t_current_device = device; }
+
+DeviceGuard::~DeviceGuard() { t_current_device = previous_; }
+
 std::string device_str(Device device) {
   if (device.type == DeviceType::CPU) return "cpu";
   return cat(type_name(device.type), ":", device.index);

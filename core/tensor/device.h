@@ -25,6 +25,21 @@ inline bool is_host(Device device) { return device.type == DeviceType::CPU; }
 // "cpu", "cuda:1", "standin:0".
 std::string device_str(Device device);
 
+// The calling thread's current device: where factories put tensors when not told. CPU unless a
+// DeviceGuard is alive on the thread. Each rank (a sim thread, a process) sets its own.
+Device current_device();
+// Makes `device` the thread's current device for the guard's lifetime.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(Device device);
+  ~DeviceGuard();
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  Device previous_;
+};
+
 class Allocator {
  public:
   virtual ~Allocator() = default;

@@ -8,9 +8,11 @@ namespace {
 
 // Fills `out` element by element from the stream, then advances the generator past numel values.
 template <class F>
-Tensor sample(const Shape& shape, Generator& gen, DType dtype, const char* what, F&& draw) {
+Tensor sample(const Shape& shape, Generator& gen, DType dtype, Device device, const char* what,
+              F&& draw) {
   check_arg(is_floating(dtype), what, ": dtype ", dtype_name(dtype), " is not a floating type");
-  Tensor out = Tensor::empty(shape, dtype);
+  // Drawn on the host, then moved: every device gets the CPU's numbers bit for bit.
+  Tensor out = Tensor::empty(shape, dtype, cpu());
   const std::uint64_t seed = gen.seed(), offset = gen.offset();
   const auto n = std::uint64_t(out.numel());
   visit_dtype(dtype, [&]<class T>() {
@@ -20,15 +22,15 @@ Tensor sample(const Shape& shape, Generator& gen, DType dtype, const char* what,
     }
   });
   gen.advance(n);
-  return out;
+  return out.to(device);
 }
 
 }  // namespace
 
 // float32 takes uniform_float_at, float64 uniform_double_at; bfloat16 takes the top 8 bits of
 // the float32 draw (truncated, not rounded, so no value rounds up to 1).
-Tensor rand(const Shape& shape, Generator& gen, DType dtype) {
-  return sample(shape, gen, dtype, "rand", []<class T>(std::uint64_t seed, std::uint64_t c) {
+Tensor rand(const Shape& shape, Generator& gen, DType dtype, Device device) {
+  return sample(shape, gen, dtype, device, "rand", []<class T>(std::uint64_t seed, std::uint64_t c) {
     if constexpr (std::is_same_v<T, double>) {
       return uniform_double_at(seed, c);
     } else if constexpr (std::is_same_v<T, float>) {
@@ -41,8 +43,8 @@ Tensor rand(const Shape& shape, Generator& gen, DType dtype) {
 }
 
 // float64 takes normal_at; float32 and bfloat16 round it.
-Tensor randn(const Shape& shape, Generator& gen, DType dtype) {
-  return sample(shape, gen, dtype, "randn", []<class T>(std::uint64_t seed, std::uint64_t c) {
+Tensor randn(const Shape& shape, Generator& gen, DType dtype, Device device) {
+  return sample(shape, gen, dtype, device, "randn", []<class T>(std::uint64_t seed, std::uint64_t c) {
     if constexpr (std::is_same_v<T, BFloat16>) {
       return BFloat16(float(normal_at(seed, c)));
     } else {

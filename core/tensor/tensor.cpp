@@ -7,67 +7,40 @@
 #include <limits>
 
 #include "core/base/error.h"
+#include "core/tensor/device_interface.h"
 
 namespace tensorpar {
 
 namespace {
 
-// Converts one element. bfloat16 goes through float32; floating -> int64 truncates toward zero
-// and throws for NaN, infinities and values outside the int64 range (a C++ cast would be UB).
-template <class To, class From>
-To convert(From value) {
-  if constexpr (std::is_same_v<To, From>) {
-    return value;
-  } else if constexpr (std::is_same_v<From, BFloat16>) {
-    return convert<To>(static_cast<float>(value));
-  } else if constexpr (std::is_same_v<To, BFloat16>) {
-    return BFloat16(static_cast<float>(value));
-  } else if constexpr (std::is_same_v<To, std::int64_t>) {
-    const double v = static_cast<double>(value);
-    if (!(v >= -9223372036854775808.0 && v < 9223372036854775808.0)) {
-      throw std::invalid_argument(cat("value ", v, " is not representable as int64"));
-    }
-    return static_cast<std::int64_t>(value);
-  } else {
-    return static_cast<To>(value);
-  }
-}
-
-// convert(), with the caller named in a conversion error: "fill_: value nan is not ...".
-template <class To, class From>
-To convert(From value, const char* what) {
+// Runs f, prefixing the message of a std::invalid_argument it throws with "<what>: ".
+template <class F>
+void with_context(const char* what, F&& f) {
   try {
-    return convert<To>(value);
+    f();
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument(cat(what, ": ", e.what()));
   }
 }
 
-// Copies n elements of type `from` at src into elements of type `to` at dst; one dispatch per
-// call. `what` names the caller in errors.
-void convert_elements(const void* src, DType from, void* dst, DType to, std::int64_t n,
-                      const char* what) {
+DeviceInterface& memory_of(const Tensor& t) { return device_interface(t.device().type); }
+
+// n elements of `from` at src (on src_device) written as `to` at dst (on dst_device).
+void convert_across(void* dst, DType to, Device dst_device, const void* src, DType from,
+                    Device src_device, std::int64_t n, const char* what) {
   if (n == 0) return;
-  if (from == to) {
-    std::memmove(dst, src, std::size_t(n) * dtype_size(from));
-    return;
-  }
-  try {
-    visit_dtype(from, [&]<class S>() {
-      visit_dtype(to, [&]<class D>() {
-        const S* s = static_cast<const S*>(src);
-        D* d = static_cast<D*>(dst);
-        for (std::int64_t i = 0; i < n; ++i) d[i] = convert<D>(s[i]);
-      });
-    });
-  } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(cat(what, ": ", e.what()));
-  }
-}
-
-void check_cpu(const Tensor& t, const char* what) {
-  check_arg(t.device().type == DeviceType::CPU, what, ": expects a CPU tensor, got ",
-            device_str(t.device()));
+  with_context(what, [&] {
+    if (from == to) {
+      copy_between(dst, dst_device, src, src_device, std::size_t(n) * dtype_size(from));
+    } else if (dst_device == src_device) {
+      device_interface(dst_device.type).convert(dst, to, src, from, n);
+    } else {  // convert on the source's device, then move
+      Tensor staged = Tensor::empty({n}, to, src_device);
+      device_interface(src_device.type).convert(staged.device_data(), to, src, from, n);
+      copy_between(dst, dst_device, staged.device_data(), src_device,
+                   std::size_t(n) * dtype_size(to));
+    }
+  });
 }
 
 // Product of the extents of dims [begin, end).
@@ -180,9 +153,9 @@ template const BFloat16* Tensor::data<BFloat16>() const;
 double Tensor::item() const {
   check_arg(numel() == 1, "Tensor::item: expects a tensor with one element, got shape ",
             shape_text(shape()));
-  check_cpu(*this, "Tensor::item");
+
   double value = 0;
-  convert_elements(data_ptr(), dtype(), &value, DType::Float64, 1, "Tensor::item");
+  convert_across(&value, DType::Float64, cpu(), device_data(), dtype(), device(), 1, "Tensor::item");
   return value;
 }
 
@@ -248,15 +221,11 @@ Tensor Tensor::narrow(std::int64_t dim, std::int64_t start, std::int64_t length)
     if (tensorpar::numel(view->shape) == 0) view->offset = impl.offset;
     return Tensor(std::move(view));
   }
-  check_cpu(*this, "narrow");
   Tensor out = empty(shape, impl.dtype, device());
-  const std::size_t elem = dtype_size(impl.dtype);
-  const std::size_t run = std::size_t(length * inner) * elem;
-  const char* src = static_cast<const char*>(data_ptr()) + std::size_t(start * inner) * elem;
-  char* dst = static_cast<char*>(out.data_ptr());
-  for (std::int64_t o = 0; o < outer; ++o) {
-    std::memcpy(dst + std::size_t(o) * run, src + std::size_t(o * extent * inner) * elem, run);
-  }
+  Shape start_index(impl.shape.size(), 0);
+  start_index[std::size_t(d)] = start;
+  memory_of(*this).copy_box(out.device_data(), shape, Shape(shape.size(), 0), device_data(),
+                            impl.shape, start_index, shape, dtype_size(impl.dtype));
   return out;
 }
 
@@ -283,9 +252,8 @@ std::vector<Tensor> Tensor::chunk(std::int64_t chunks, std::int64_t dim) const {
 Tensor clone_data(const Tensor& t) {
   check_arg(t.defined(), "clone: the tensor is undefined");
   check_arg(!t.is_distributed(), "clone: a DTensor clones through tensorpar::clone");
-  check_cpu(t, "clone");
   Tensor out = Tensor::empty(t.shape(), t.dtype(), t.device());
-  if (out.nbytes() > 0) std::memcpy(out.data_ptr(), t.data_ptr(), out.nbytes());
+  if (out.nbytes() > 0) memory_of(t).copy(out.device_data(), t.device_data(), out.nbytes());
   return out;
 }
 
@@ -293,9 +261,9 @@ Tensor convert_dtype(const Tensor& t, DType dtype) {
   check_arg(t.defined(), "to: the tensor is undefined");
   check_arg(!t.is_distributed(), "to: a DTensor converts through tensorpar::to_dtype");
   if (t.dtype() == dtype) return t;
-  check_cpu(t, "to");
   Tensor out = Tensor::empty(t.shape(), dtype, t.device());
-  convert_elements(t.data_ptr(), t.dtype(), out.data_ptr(), dtype, out.numel(), "to");
+  convert_across(out.device_data(), dtype, t.device(), t.device_data(), t.dtype(), t.device(),
+                 out.numel(), "to");
   return out;
 }
 
@@ -304,11 +272,10 @@ Tensor& Tensor::copy_(const Tensor& src) {
   src.checked("copy_ (src)");
   check_arg(impl.shape == src.shape(), "copy_: src shape ", shape_text(src.shape()),
             " does not match destination shape ", shape_text(impl.shape));
-  check_cpu(*this, "copy_");
-  check_cpu(src, "copy_");
   // Overlapping storage with a dtype change would read already-converted bytes.
   const Tensor source = (src.dtype() != impl.dtype && shares_storage_with(src)) ? src.clone() : src;
-  convert_elements(source.data_ptr(), source.dtype(), data_ptr(), impl.dtype, numel(), "copy_");
+  convert_across(device_data(), impl.dtype, device(), source.device_data(), source.dtype(),
+                 source.device(), numel(), "copy_");
   return *this;
 }
 
@@ -329,54 +296,74 @@ Tensor& Tensor::narrow_assign_(std::int64_t dim, std::int64_t start, const Tenso
   check_arg(start >= 0, "narrow_assign_: start ", start, " is negative");
   check_arg(start <= extent && length <= extent - start, "narrow_assign_: start ", start,
             " + length ", length, " exceeds size ", extent, " of dim ", d);
-  check_cpu(*this, "narrow_assign_");
-  check_cpu(src, "narrow_assign_");
-  const Tensor source = src.clone().to(impl.dtype);  // src may alias the destination
-  const std::int64_t outer = extent_product(impl.shape, 0, d);
-  const std::int64_t inner = extent_product(impl.shape, d + 1, ndim);
-  const std::size_t elem = dtype_size(impl.dtype);
-  const std::size_t run = std::size_t(length * inner) * elem;
-  if (run == 0) return *this;
-  const char* s = static_cast<const char*>(source.data_ptr());
-  char* dst = static_cast<char*>(data_ptr()) + std::size_t(start * inner) * elem;
-  for (std::int64_t o = 0; o < outer; ++o) {
-    std::memcpy(dst + std::size_t(o * extent * inner) * elem, s + std::size_t(o) * run, run);
-  }
+  // src may alias the destination; bring it to this tensor's dtype and device first.
+  const Tensor source = src.to(device()).clone().to(impl.dtype);
+  if (source.numel() == 0) return *this;
+  Shape dst_start(std::size_t(ndim), 0);
+  dst_start[std::size_t(d)] = start;
+  memory_of(*this).copy_box(device_data(), impl.shape, dst_start, source.device_data(),
+                            source.shape(), Shape(std::size_t(ndim), 0), source.shape(),
+                            dtype_size(impl.dtype));
   return *this;
 }
 
 Tensor& Tensor::fill_(double value) {
   const TensorImpl& impl = dense("fill_");
-  check_cpu(*this, "fill_");
-  visit_dtype(impl.dtype, [&]<class T>() {
-    const T v = convert<T>(value, "fill_");
-    T* p = data<T>();
-    std::fill(p, p + numel(), v);
-  });
+  with_context("fill_", [&] { memory_of(*this).fill(device_data(), impl.dtype, numel(), value); });
   return *this;
+}
+
+void copy_box(Tensor& dst, const Shape& dst_start, const Tensor& src, const Shape& src_start,
+              const Shape& extent) {
+  const std::size_t nd = extent.size();
+  check_arg(dst.dtype() == src.dtype() && dst.dim() == static_cast<std::int64_t>(nd) &&
+                src.dim() == static_cast<std::int64_t>(nd),
+            "copy_box: dtype or rank mismatch");
+  check_arg(dst.device() == src.device(), "copy_box: dst is on ", device_str(dst.device()),
+            " but src is on ", device_str(src.device()));
+  if (numel(extent) == 0) return;
+  memory_of(dst).copy_box(dst.device_data(), dst.shape(), dst_start, src.device_data(),
+                          src.shape(), src_start, extent, dtype_size(src.dtype()));
 }
 
 // ---- factories ----
 
-Tensor zeros(const Shape& shape, DType dtype) { return Tensor::empty(shape, dtype).fill_(0.0); }
-
-Tensor ones(const Shape& shape, DType dtype) { return Tensor::empty(shape, dtype).fill_(1.0); }
-
-Tensor full(const Shape& shape, double value, DType dtype) {
-  return Tensor::empty(shape, dtype).fill_(value);
+Tensor zeros(const Shape& shape, DType dtype, Device device) {
+  return Tensor::empty(shape, dtype, device).fill_(0.0);
 }
 
-Tensor arange(std::int64_t end, DType dtype) {
-  check_arg(end >= 0, "arange: end ", end, " is negative");
-  Tensor out = Tensor::empty({end}, dtype);
-  visit_dtype(dtype, [&]<class T>() {
-    T* p = out.data<T>();
-    for (std::int64_t i = 0; i < end; ++i) p[i] = convert<T>(i);
-  });
+Tensor ones(const Shape& shape, DType dtype, Device device) {
+  return Tensor::empty(shape, dtype, device).fill_(1.0);
+}
+
+Tensor full(const Shape& shape, double value, DType dtype, Device device) {
+  return Tensor::empty(shape, dtype, device).fill_(value);
+}
+
+namespace {
+
+// A host vector of values as a tensor of `dtype` on `device` (converted on the way).
+template <class T>
+Tensor upload(const std::vector<T>& values, const Shape& shape, DType dtype, Device device,
+              const char* what) {
+  Tensor out = Tensor::empty(shape, dtype, device);  // validates the shape first
+  check_arg(std::int64_t(values.size()) == out.numel(), what, ": ", values.size(),
+            " values do not fill shape ", shape_text(shape), " (", out.numel(), " elements)");
+  convert_across(out.device_data(), dtype, device, values.data(), dtype_of<T>(), cpu(),
+                 out.numel(), what);
   return out;
 }
 
-Tensor arange(double start, double end, double step, DType dtype) {
+}  // namespace
+
+Tensor arange(std::int64_t end, DType dtype, Device device) {
+  check_arg(end >= 0, "arange: end ", end, " is negative");
+  std::vector<std::int64_t> values(static_cast<std::size_t>(end));
+  for (std::int64_t i = 0; i < end; ++i) values[std::size_t(i)] = i;
+  return upload(values, {end}, dtype, device, "arange");
+}
+
+Tensor arange(double start, double end, double step, DType dtype, Device device) {
   check_arg(std::isfinite(start) && std::isfinite(end), "arange: start ", start, " and end ", end,
             " must be finite");
   check_arg(step != 0 && std::isfinite(step), "arange: step ", step,
@@ -386,36 +373,37 @@ Tensor arange(double start, double end, double step, DType dtype) {
   const double count = std::ceil((end - start) / step);
   check_arg(count < 9.0e15, "arange: ", count, " elements are too many");
   const std::int64_t n = std::int64_t(count);
-  Tensor out = Tensor::empty({n}, dtype);
-  visit_dtype(dtype, [&]<class T>() {
-    T* p = out.data<T>();
-    for (std::int64_t i = 0; i < n; ++i) p[i] = convert<T>(start + double(i) * step, "arange");
-  });
-  return out;
+  std::vector<double> values(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) values[std::size_t(i)] = start + double(i) * step;
+  return upload(values, {n}, dtype, device, "arange");
 }
 
 template <class T>
-Tensor from_vector(const std::vector<T>& values, const Shape& shape) {
-  Tensor out = Tensor::empty(shape, dtype_of<T>());  // validates the shape first
-  check_arg(std::int64_t(values.size()) == out.numel(), "from_vector: ", values.size(),
-            " values do not fill shape ", shape_text(shape), " (", out.numel(), " elements)");
-  if (!values.empty()) std::memcpy(out.data_ptr(), values.data(), values.size() * sizeof(T));
-  return out;
+Tensor from_vector(const std::vector<T>& values, const Shape& shape, Device device) {
+  return upload(values, shape, dtype_of<T>(), device, "from_vector");
 }
 
 template <class T>
 std::vector<T> to_vector(const Tensor& t) {
   check_arg(t.defined(), "to_vector: the tensor is undefined");
-  check_cpu(t, "to_vector");
   std::vector<T> values(std::size_t(t.numel()));
-  convert_elements(t.data_ptr(), t.dtype(), values.data(), dtype_of<T>(), t.numel(), "to_vector");
+  convert_across(values.data(), dtype_of<T>(), cpu(), t.device_data(), t.dtype(), t.device(),
+                 t.numel(), "to_vector");
   return values;
 }
 
-template Tensor from_vector<float>(const std::vector<float>&, const Shape&);
-template Tensor from_vector<double>(const std::vector<double>&, const Shape&);
-template Tensor from_vector<std::int64_t>(const std::vector<std::int64_t>&, const Shape&);
-template Tensor from_vector<BFloat16>(const std::vector<BFloat16>&, const Shape&);
+Tensor Tensor::to(Device device) const {
+  const TensorImpl& impl = dense("to");
+  if (impl.device == device) return *this;
+  Tensor out = empty(impl.shape, impl.dtype, device);
+  copy_between(out.device_data(), device, device_data(), impl.device, nbytes());
+  return out;
+}
+
+template Tensor from_vector<float>(const std::vector<float>&, const Shape&, Device);
+template Tensor from_vector<double>(const std::vector<double>&, const Shape&, Device);
+template Tensor from_vector<std::int64_t>(const std::vector<std::int64_t>&, const Shape&, Device);
+template Tensor from_vector<BFloat16>(const std::vector<BFloat16>&, const Shape&, Device);
 template std::vector<float> to_vector<float>(const Tensor&);
 template std::vector<double> to_vector<double>(const Tensor&);
 template std::vector<std::int64_t> to_vector<std::int64_t>(const Tensor&);

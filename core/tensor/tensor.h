@@ -71,8 +71,9 @@ class Tensor {
   Tensor() = default;  // undefined: defined() is false
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
-  // Uninitialised contents.
-  static Tensor empty(const Shape& shape, DType dtype = DType::Float32, Device device = cpu());
+  // Uninitialised contents, on the calling rank's current device unless given (device.h).
+  static Tensor empty(const Shape& shape, DType dtype = DType::Float32,
+                      Device device = current_device());
 
   bool defined() const { return impl_ != nullptr; }
   const Shape& shape() const;
@@ -115,6 +116,9 @@ class Tensor {
   Tensor clone() const;
   // Converted copy (or *this when dtype already matches).
   Tensor to(DType dtype) const;
+  // A copy on `device` (or *this when already there), through the devices' interfaces
+  // (device_interface.h): to(cpu()) is how host code reads a device tensor.
+  Tensor to(Device device) const;
 
   // In-place: copies src into *this (same shape; dtypes may differ and are converted).
   Tensor& copy_(const Tensor& src);
@@ -173,25 +177,39 @@ Tensor clone_data(const Tensor& t);
 Tensor convert_dtype(const Tensor& t, DType dtype);
 
 // ---- factories ----
-Tensor zeros(const Shape& shape, DType dtype = DType::Float32);
-Tensor ones(const Shape& shape, DType dtype = DType::Float32);
-Tensor full(const Shape& shape, double value, DType dtype = DType::Float32);
+// Every factory makes its tensor on `device`, by default the calling rank's current device
+// (device.h: CPU unless a DeviceGuard says otherwise), so a function written once creates its
+// tensors on whichever device its rank runs.
+Tensor zeros(const Shape& shape, DType dtype = DType::Float32, Device device = current_device());
+Tensor ones(const Shape& shape, DType dtype = DType::Float32, Device device = current_device());
+Tensor full(const Shape& shape, double value, DType dtype = DType::Float32,
+            Device device = current_device());
 // [0, 1, ..., end-1] as a 1-D tensor.
-Tensor arange(std::int64_t end, DType dtype = DType::Int64);
+Tensor arange(std::int64_t end, DType dtype = DType::Int64, Device device = current_device());
 // [start, start+step, ...) up to end (exclusive).
-Tensor arange(double start, double end, double step, DType dtype);
+Tensor arange(double start, double end, double step, DType dtype,
+              Device device = current_device());
 // From values in row-major order; values.size() must equal numel(shape).
 template <class T>
-Tensor from_vector(const std::vector<T>& values, const Shape& shape);
-// Copies the elements out, converted to T.
+Tensor from_vector(const std::vector<T>& values, const Shape& shape,
+                   Device device = current_device());
+// Copies the elements out to the host, converted to T.
 template <class T>
 std::vector<T> to_vector(const Tensor& t);
 
 // Uniform [0, 1) and standard normal samples from a counter-based Philox stream (philox.h):
 // element i of the result is the value at counter gen.offset() + i; the generator then advances
 // by numel. Any slice of a stream can therefore be reproduced exactly.
-Tensor rand(const Shape& shape, Generator& gen, DType dtype = DType::Float32);
-Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::Float32);
+Tensor rand(const Shape& shape, Generator& gen, DType dtype = DType::Float32,
+           Device device = current_device());
+Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::Float32,
+            Device device = current_device());
+
+// Copies the box of `extent` starting at `src_start` in src to `dst_start` in dst (same dtype,
+// rank and device; both row-major contiguous), through the device interface. Example: dst
+// zeros([3, 4]), src [2, 2]: copy_box(dst, {1, 2}, src, {0, 0}, {2, 2}) writes dst[1:3, 2:4].
+void copy_box(Tensor& dst, const Shape& dst_start, const Tensor& src, const Shape& src_start,
+              const Shape& extent);
 
 // ---- shape ops ----
 // Concatenation along `dim`; all other extents and dtypes must match.

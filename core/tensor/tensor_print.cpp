@@ -215,14 +215,13 @@ std::string add_suffixes(std::string text, const std::vector<std::string>& suffi
 
 }  // namespace
 
+// A tensor on another device prints its values (copied to the host) with device='...' first
+// among the suffixes, as torch does: tensor([1., 2.], device='standin:0').
 std::string Tensor::to_string() const {
   if (!defined()) return "tensor(undefined)";
   std::vector<std::string> suffixes;
-  if (device().type != DeviceType::CPU) {
-    suffixes = {cat("device=", device_str(device())), cat("size=", shape_str(shape()))};
-    suffixes.push_back(cat("dtype=", dtype_name(dtype())));
-    return add_suffixes("tensor(...", suffixes);
-  }
+  if (!is_host(device())) suffixes.push_back(cat("device='", device_str(device()), "'"));
+  const Tensor host = is_host(device()) ? *this : to(cpu());
   if (numel() == 0) {
     if (shape() != Shape{0}) {
       std::string size = "size=(";
@@ -233,7 +232,7 @@ std::string Tensor::to_string() const {
     return add_suffixes("tensor([]", suffixes);
   }
   suffixes.push_back(cat("dtype=", dtype_name(dtype())));
-  const Values values(*this, numel() > kThreshold);
+  const Values values(host, numel() > kThreshold);
   const std::vector<std::int64_t> strides = contiguous_strides(shape());
   std::vector<std::int64_t> shown;
   collect_shown(values, shape(), strides, 0, 0, shown);

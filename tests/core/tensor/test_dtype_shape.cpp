@@ -7,7 +7,7 @@
 
 #include "core/tensor/device.h"
 #include "core/tensor/dtype.h"
-#include "core/comm/reduce_op.h"
+#include "core/tensor/reduce_op.h"
 #include "core/tensor/shape.h"
 #include "core/ops/ops.h"
 #include "core/tensor_testing.h"

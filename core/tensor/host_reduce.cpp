@@ -1,8 +1,8 @@
-#include "sim/reduce.h"
+#include "core/tensor/host_reduce.h"
 
 #include <cstring>
 
-namespace tensorpar::sim {
+namespace tensorpar {
 
 namespace {
 
@@ -56,7 +56,7 @@ void store(std::byte* dst, const A* __restrict acc, std::int64_t n) {
 }
 
 template <class T, class Op>
-void reduce_typed(std::span<const std::byte* const> srcs, std::span<std::byte* const> dsts,
+void reduce_typed(std::span<const void* const> srcs, std::span<void* const> dsts,
                   std::int64_t count, bool average) {
   using A = Accumulator<T>;
   constexpr std::int64_t kTile = static_cast<std::int64_t>(kTileBytes / sizeof(A));
@@ -79,13 +79,13 @@ void reduce_typed(std::span<const std::byte* const> srcs, std::span<std::byte* c
       const A divisor = static_cast<A>(k);
       for (std::int64_t i = 0; i < n; ++i) acc[i] = acc[i] / divisor;
     }
-    for (std::byte* dst : dsts) store<T, A>(dst + base * sizeof(T), acc, n);
+    for (void* dst : dsts) store<T, A>(static_cast<std::byte*>(dst) + base * sizeof(T), acc, n);
   }
 }
 
 template <class T>
-void reduce_dispatch(ReduceOp op, std::span<const std::byte* const> srcs,
-                     std::span<std::byte* const> dsts, std::int64_t count) {
+void reduce_dispatch(ReduceOp op, std::span<const void* const> srcs,
+                     std::span<void* const> dsts, std::int64_t count) {
   switch (op) {
     case ReduceOp::Sum:
       return reduce_typed<T, Sum>(srcs, dsts, count, false);
@@ -102,10 +102,10 @@ void reduce_dispatch(ReduceOp op, std::span<const std::byte* const> srcs,
 
 }  // namespace
 
-void reduce_buffers(DType dtype, ReduceOp op, std::span<const std::byte* const> srcs,
-                    std::span<std::byte* const> dsts, std::int64_t count) {
+void host_reduce_buffers(DType dtype, ReduceOp op, std::span<const void* const> srcs,
+                         std::span<void* const> dsts, std::int64_t count) {
   if (count <= 0 || srcs.empty()) return;
   visit_dtype(dtype, [&]<class T>() { reduce_dispatch<T>(op, srcs, dsts, count); });
 }
 
-}  // namespace tensorpar::sim
+}  // namespace tensorpar

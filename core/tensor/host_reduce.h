@@ -1,6 +1,6 @@
 #pragma once
-// Element-wise reduction of several equally long buffers, the arithmetic of the sim's all_reduce
-// and reduce_scatter.
+// Element-wise reduction of several equally long host buffers: the CPU device interface's reduce
+// (device_interface.h), the arithmetic behind the sim's all_reduce and reduce_scatter.
 //
 //   srcs = {a, b, c}, op = Sum:  every dst[i] = (a[i] + b[i]) + c[i]
 //
@@ -14,11 +14,11 @@
 #include <span>
 
 #include "core/tensor/dtype.h"
-#include "core/comm/reduce_op.h"
+#include "core/tensor/reduce_op.h"
 
-namespace tensorpar::sim {
+namespace tensorpar {
 
-void reduce_buffers(DType dtype, ReduceOp op, std::span<const std::byte* const> srcs,
-                    std::span<std::byte* const> dsts, std::int64_t count);
+void host_reduce_buffers(DType dtype, ReduceOp op, std::span<const void* const> srcs,
+                         std::span<void* const> dsts, std::int64_t count);
 
-}  // namespace tensorpar::sim
+}  // namespace tensorpar

@@ -1,4 +1,4 @@
-#include "core/comm/reduce_op.h"
+#include "core/tensor/reduce_op.h"
 
 #include "core/base/error.h"
 
