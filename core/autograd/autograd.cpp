@@ -179,7 +179,8 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads
     } else {
       check_arg(root.numel() == 1, "backward: grad can be implicitly created only for scalar "
                                    "outputs; tensor ", i, " has shape ", shape_text(root.shape()));
-      g = root.is_distributed() ? distributed_ones_like(root) : ones(root.shape(), root.dtype());
+      g = root.is_distributed() ? distributed_ones_like(root)
+                                : ones(root.shape(), root.dtype(), root.device());
     }
     starts.emplace_back(std::move(edge), std::move(g));
   }

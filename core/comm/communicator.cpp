@@ -86,8 +86,8 @@ class ArgCheck {
     const std::size_t elem = dtype_size(a.dtype());
     const std::size_t a_bytes = a_numel * elem, b_bytes = b_numel * elem;
     if (a_bytes == 0 || b_bytes == 0) return;
-    auto* a0 = static_cast<const char*>(a.data_ptr());
-    auto* b0 = static_cast<const char*>(b.data_ptr());
+    auto* a0 = static_cast<const char*>(a.device_data());
+    auto* b0 = static_cast<const char*>(b.device_data());
     if (allowed_block >= 0) {
       // The smaller buffer may be exactly block `allowed_block` of the larger one.
       const bool a_larger = a_bytes > b_bytes;

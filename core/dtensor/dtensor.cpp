@@ -21,11 +21,12 @@ std::shared_ptr<const DTensorSpec> make_spec(const DeviceMesh& mesh, Placements 
       DTensorSpec{mesh, std::move(placements), std::move(shape), dtype});
 }
 
-// Metadata of a local tensor as int64: [dtype, ndim, extents...].
+// Metadata of a local tensor as int64: [dtype, ndim, extents...], on the local tensor's device,
+// because a communicator may move only that device's buffers (NCCL does).
 Tensor metadata_of(const Tensor& local) {
   std::vector<std::int64_t> meta = {static_cast<std::int64_t>(local.dtype()), local.dim()};
   meta.insert(meta.end(), local.shape().begin(), local.shape().end());
-  return from_vector(meta, {static_cast<std::int64_t>(meta.size())});
+  return from_vector(meta, {static_cast<std::int64_t>(meta.size())}, local.device());
 }
 
 std::string meta_str(const std::int64_t* meta) {
@@ -44,15 +45,15 @@ void check_local_metadata(const Tensor& local, const DTensorSpec& spec) {
     Communicator& group = mesh.group(m);
     const std::int64_t n = group.size();
     // Ranks of different dims could differ in ndim: gather the width first.
-    Tensor widths = Tensor::empty({n}, DType::Int64);
-    Tensor my_width = from_vector(std::vector<std::int64_t>{width}, {1});
+    Tensor widths = Tensor::empty({n}, DType::Int64, local.device());
+    Tensor my_width = from_vector(std::vector<std::int64_t>{width}, {1}, local.device());
     group.all_gather(widths, my_width)->wait();
     const auto w = to_vector<std::int64_t>(widths);
     bool consistent = true;
     for (auto x : w) consistent = consistent && x == width;
     std::string detail;
     if (consistent) {
-      Tensor all = Tensor::empty({n * width}, DType::Int64);
+      Tensor all = Tensor::empty({n * width}, DType::Int64, local.device());
       group.all_gather(all, meta)->wait();
       const auto v = to_vector<std::int64_t>(all);
       const Placement& p = spec.placements[m];
@@ -234,7 +235,7 @@ DTensor DTensor::from_local(const Tensor& local, const DeviceMesh& mesh,
   if (!coordinate) {
     // Outside the mesh: an empty local tensor, the global shape as given (or unknown: empty).
     Shape shape = options.shape.value_or(Shape(local.dim(), 0));
-    return DTensor(Tensor::empty({0}, local.dtype()),
+    return DTensor(Tensor::empty({0}, local.dtype(), local.device()),
                    make_spec(mesh, std::move(ps), std::move(shape), local.dtype()));
   }
   Shape global = local.shape();
@@ -343,7 +344,7 @@ Tensor distributed_ones_like(const Tensor& root) {
   Shape local_shape =
       coordinate ? local_shard_of(d.shape(), d.device_mesh().shape(), ps, *coordinate).shape
                  : Shape{0};
-  return DTensor(ones(local_shape, d.dtype()), std::move(spec));
+  return DTensor(ones(local_shape, d.dtype(), d.device()), std::move(spec));
 }
 
 Tensor accumulate_distributed_grads(const Tensor& a, const Tensor& b) {
@@ -382,7 +383,7 @@ DTensor distribute_tensor(const Tensor& tensor, const DeviceMesh& mesh,
     if (requires_grad) d.requires_grad_();
     return d;
   };
-  if (!coordinate) return leaf(DTensor(Tensor::empty({0}, tensor.dtype()), std::move(spec)));
+  if (!coordinate) return leaf(DTensor(Tensor::empty({0}, tensor.dtype(), tensor.device()), std::move(spec)));
 
   const Tensor data = tensor.detach();
   Tensor local = data;

@@ -216,7 +216,7 @@ std::string add_suffixes(std::string text, const std::vector<std::string>& suffi
 }  // namespace
 
 // A tensor on another device prints its values (copied to the host) with device='...' first
-// among the suffixes, as torch does: tensor([1., 2.], device='standin:0').
+// among the suffixes, as torch does: tensor([1., 2.], device='standin:0', dtype=float32).
 std::string Tensor::to_string() const {
   if (!defined()) return "tensor(undefined)";
   std::vector<std::string> suffixes;
