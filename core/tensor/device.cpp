@@ -14,34 +14,24 @@
 
 namespace tensorpar {
 
+void* HostAllocator::allocate(std::size_t nbytes) {
+  // aligned_alloc requires a size that is a multiple of the alignment (and non-zero).
+  std::size_t rounded = (nbytes + kAlignment - 1) / kAlignment * kAlignment;
+  if (rounded < nbytes) throw std::bad_alloc();
+  if (rounded == 0) rounded = kAlignment;
+  void* ptr = std::aligned_alloc(kAlignment, rounded);
+  if (ptr == nullptr) throw std::bad_alloc();
+  in_use_.fetch_add(nbytes, std::memory_order_relaxed);
+  return ptr;
+}
+
+void HostAllocator::deallocate(void* ptr, std::size_t nbytes) {
+  if (ptr == nullptr) return;
+  std::free(ptr);
+  in_use_.fetch_sub(nbytes, std::memory_order_relaxed);
+}
+
 namespace {
-
-constexpr std::size_t kAlignment = 64;
-
-// Aligned host memory straight from the system, for TENSORPAR_CPU_CACHE=0; counts the bytes it
-// hands out so tests can check for leaks.
-class UncachedCpuAllocator final : public Allocator {
- public:
-  void* allocate(std::size_t nbytes) override {
-    // aligned_alloc requires a size that is a multiple of the alignment (and non-zero).
-    std::size_t rounded = (nbytes + kAlignment - 1) / kAlignment * kAlignment;
-    if (rounded < nbytes) throw std::bad_alloc();
-    if (rounded == 0) rounded = kAlignment;
-    void* ptr = std::aligned_alloc(kAlignment, rounded);
-    if (ptr == nullptr) throw std::bad_alloc();
-    in_use_.fetch_add(nbytes, std::memory_order_relaxed);
-    return ptr;
-  }
-  void deallocate(void* ptr, std::size_t nbytes) override {
-    if (ptr == nullptr) return;
-    std::free(ptr);
-    in_use_.fetch_sub(nbytes, std::memory_order_relaxed);
-  }
-  std::size_t bytes_in_use() const { return in_use_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<std::size_t> in_use_{0};
-};
 
 std::size_t default_cache_limit() {
   const std::size_t one_gib = std::size_t{1} << 30;
@@ -57,8 +47,8 @@ CachingAllocator& caching_cpu() {
   return *a;
 }
 
-UncachedCpuAllocator& uncached_cpu() {
-  static UncachedCpuAllocator* a = new UncachedCpuAllocator;
+HostAllocator& uncached_cpu() {
+  static HostAllocator* a = new HostAllocator;
   return *a;
 }
 

@@ -2,6 +2,7 @@
 // Devices and their allocators. Every tensor's storage comes from the allocator registered for
 // its device type, so a CUDA allocator can be plugged in later without touching Tensor. Looking an
 // allocator up takes no lock: rank threads allocate thousands of tensors per step.
+#include <atomic>
 #include <cstddef>
 #include <string>
 
@@ -46,6 +47,19 @@ class Allocator {
   // Returns memory aligned to at least 64 bytes; nbytes may be 0.
   virtual void* allocate(std::size_t nbytes) = 0;
   virtual void deallocate(void* ptr, std::size_t nbytes) = 0;
+};
+
+// Aligned host memory straight from the system, counting the bytes it hands out (the uncached
+// CPU allocator of TENSORPAR_CPU_CACHE=0, and the stand-in device's).
+class HostAllocator final : public Allocator {
+ public:
+  static constexpr std::size_t kAlignment = 64;
+  void* allocate(std::size_t nbytes) override;
+  void deallocate(void* ptr, std::size_t nbytes) override;
+  std::size_t bytes_in_use() const { return in_use_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::size_t> in_use_{0};
 };
 
 // The allocator for a device type; throws std::invalid_argument when none is registered.
