@@ -111,9 +111,10 @@ TEST(CliRun, WorkersIgnoringSigtermGetSigkillAfterTheGracePeriod) {
 }
 
 TEST(CliRun, SigtermToTheLauncherIsForwardedToEveryWorker) {
-  Launch l({"--nproc-per-node", "2", "--master-port", "0", "--", "{worker}", "rendezvous"});
-  // rendezvous with 2 ranks, then both wait for "all_done": the job sits there until signalled.
-  ASSERT_TRUE(l.wait_for_output("[rank1]:met 2 ranks", std::chrono::seconds(10)));
+  Launch l({"--nproc-per-node", "2", "--master-port", "0", "--", "{worker}", "wait-store"});
+  // Both ranks meet, then wait on a key nobody sets: the job sits there until signalled.
+  ASSERT_TRUE(l.wait_for_output("[rank0]:waiting", std::chrono::seconds(10)));
+  ASSERT_TRUE(l.wait_for_output("[rank1]:waiting", std::chrono::seconds(10)));
   l.signal(SIGTERM);
   const Outcome o = l.finish();
   EXPECT_EQ(o.exit_code, 128 + SIGTERM) << o.out;
