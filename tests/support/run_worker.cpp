@@ -10,6 +10,9 @@
 //   wait-store              meets every rank, then waits on a key nobody sets: it exits 3 with
 //                           the store's error when the store goes away
 //   malformed               sends the store a malformed frame, then meets every rank normally
+//   stuck-collective RANK MS  joins a gloo job with a collective timeout of MS ms and
+//                           all_reduces once; rank RANK never calls it and sleeps 60 s, so the
+//                           others fail with the timeout (exit 3, naming the collective and rank)
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -25,6 +28,10 @@
 
 #include "core/comm/process_world.h"
 #include "core/comm/tcp_store.h"
+#include "core/tensor/tensor.h"
+#ifdef TENSORPAR_HAVE_GLOO
+#include "gloo/gloo_backend.h"
+#endif
 
 namespace {
 
@@ -121,6 +128,25 @@ int main(int argc, char** argv) {
       meet(env);
       std::cout << "met " << env.world_size << " ranks" << std::endl;
       return 0;
+    }
+    if (mode == "stuck-collective") {
+#ifdef TENSORPAR_HAVE_GLOO
+      tensorpar::gloo::register_gloo_backend();
+      const auto timeout = std::chrono::milliseconds(arg(3));
+      tensorpar::ProcessWorld job("gloo", {.store_timeout = 10s, .collective_timeout = timeout});
+      if (env.rank == arg(2)) {
+        std::cout << "rank " << env.rank << " skips the all_reduce" << std::endl;
+        sleep_seconds(60);
+        return 0;
+      }
+      tensorpar::Tensor t = tensorpar::ones({4});
+      job.world()->all_reduce(t)->wait();
+      std::cout << "all_reduce returned" << std::endl;
+      return 0;
+#else
+      std::cerr << "run_worker: built without gloo" << std::endl;
+      return 2;
+#endif
     }
     std::cerr << "run_worker: unknown mode '" << mode << "'" << std::endl;
     return 2;

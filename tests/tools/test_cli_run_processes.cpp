@@ -111,9 +111,10 @@ TEST(CliRun, WorkersIgnoringSigtermGetSigkillAfterTheGracePeriod) {
 }
 
 TEST(CliRun, SigtermToTheLauncherIsForwardedToEveryWorker) {
-  Launch l({"--nproc-per-node", "2", "--master-port", "0", "--", "{worker}", "rendezvous"});
-  // rendezvous with 2 ranks, then both wait for "all_done": the job sits there until signalled.
-  ASSERT_TRUE(l.wait_for_output("[rank1]:met 2 ranks", std::chrono::seconds(10)));
+  Launch l({"--nproc-per-node", "2", "--master-port", "0", "--", "{worker}", "wait-store"});
+  // Both ranks meet, then wait on a key nobody sets: the job sits there until signalled.
+  ASSERT_TRUE(l.wait_for_output("[rank0]:waiting", std::chrono::seconds(10)));
+  ASSERT_TRUE(l.wait_for_output("[rank1]:waiting", std::chrono::seconds(10)));
   l.signal(SIGTERM);
   const Outcome o = l.finish();
   EXPECT_EQ(o.exit_code, 128 + SIGTERM) << o.out;
@@ -145,6 +146,28 @@ TEST(CliRun, AMalformedStoreMessageDropsOnlyItsSender) {
   ASSERT_EQ(o.exit_code, 0) << o.out;
   EXPECT_THAT(o.out, HasSubstr("[rank0]:the store dropped the malformed frame"));
   EXPECT_THAT(o.out, HasSubstr("[rank1]:met 2 ranks"));
+}
+
+// Issue 10 part 5: a worker that never calls a collective the others wait in. Their gloo
+// collective timeout (1 s here) ends them with an error naming the collective and the rank;
+// the launcher names the first of them and takes the job down: it never waits on a collective.
+TEST(CliRun, AWorkerStuckOutsideACollectiveEndsTheJobByTheCollectiveTimeout) {
+#ifndef TENSORPAR_HAVE_GLOO
+  GTEST_SKIP() << "built without Gloo";
+#endif
+  const Outcome o = run_launcher({"--nproc-per-node", "3", "--master-port", "0",
+                                  "--grace-period", "1", "--", "{worker}", "stuck-collective",
+                                  "2", "1000"});
+  EXPECT_EQ(o.exit_code, 1) << o.out;
+  EXPECT_THAT(o.out, HasSubstr("[rank2]:rank 2 skips the all_reduce"));
+  EXPECT_THAT(o.out, HasSubstr("all_reduce timed out after 1000 ms on rank "));
+  EXPECT_THAT(o.out, HasSubstr("Root Cause (first observed failure):"));
+  EXPECT_THAT(o.out, ::testing::ContainsRegex("rank      : [01] \\(local_rank: [01]\\)"));
+  EXPECT_THAT(o.out, HasSubstr("cause     : exit code 3"));
+  EXPECT_THAT(o.out, HasSubstr("rank 2    : signal 15 (SIGTERM) (stopped by the launcher)"));
+  EXPECT_THAT(o.out, Not(HasSubstr("all_reduce returned")));
+  EXPECT_LT(o.seconds, 10.0) << o.out;
+  record("a worker skips an all_reduce, 1 s collective timeout: job down", o);
 }
 
 std::vector<std::string> node(int rank, const std::string& port, std::vector<std::string> rest) {

@@ -4,6 +4,9 @@
 #include <string>
 #include <vector>
 
+#ifdef TENSORPAR_HAVE_GLOO
+#include "gloo/gloo_backend.h"
+#endif
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
 
@@ -11,9 +14,9 @@ namespace tensorpar::cli {
 namespace {
 
 const Command kCommands[] = {
-    {"train", "train the reference Transformer with tensor parallelism on the simulated backend",
+    {"train", "train the reference Transformer with tensor parallelism (sim, or gloo processes)",
      kTrainUsage, run_train},
-    {"redistribute", "run a DTensor redistribute on the simulated backend and explain it",
+    {"redistribute", "run a DTensor redistribute (sim, or gloo processes) and explain it",
      kRedistributeUsage, run_redistribute},
     {"check", "gradient checks and the sharding-rule matrix of every op on the simulated backend",
      kCheckUsage, run_check},
@@ -64,6 +67,9 @@ int dispatch(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   try {
+#ifdef TENSORPAR_HAVE_GLOO
+    tensorpar::gloo::register_gloo_backend();
+#endif
     return tensorpar::cli::dispatch(argc, argv);
   } catch (const std::exception& e) {
     std::cerr << "tensorpar: " << e.what() << "\n";

@@ -1,5 +1,5 @@
 // tensorpar redistribute: runs one redistribute for real on the simulated backend (one rank
-// thread per mesh rank) and prints the plan, the sharding before and after, the collectives
+// thread per mesh rank), or as one rank of a job of gloo processes, and rank 0 prints the plan, the sharding before and after, the collectives
 // counted by CommDebugMode and a verification of every rank's data.
 //
 // The data is integer-valued (element i holds i), so checks are exact. A Partial source is
@@ -18,14 +18,17 @@
 #include "sim/world.h"
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/job.h"
 #include "tools/cli/json.h"
 
 namespace tensorpar::cli {
 
 const char* const kRedistributeUsage =
     "usage: tensorpar redistribute --mesh 2x2 [--names dp,tp] --shape 10x5 --from S0,S1 --to S1,S0\n"
-    "                              [--dtype f32|f64|i64] [--json]\n\n"
-    "Runs the redistribute on the simulated backend with one rank per mesh position.\n"
+    "                              [--dtype f32|f64|i64] [--backend sim|gloo] [--json]\n\n"
+    "Runs the redistribute on the simulated backend with one rank per mesh position, or with\n"
+    "--backend gloo as one rank of a job of as many processes as the mesh has ranks:\n"
+    "  tensorpar run --nproc-per-node 4 -- tensorpar redistribute --backend gloo --mesh 2x2 ...\n"
     "Placements: R, S0 or S(0), P or P(sum), P(max), P(min), P(avg), P(product); one per mesh dim.\n"
     "A Partial target is only accepted where the source has the same Partial.\n";
 
@@ -38,6 +41,7 @@ struct Request {
   Placements from, to;
   DType dtype = DType::Float32;
   bool json = false;
+  std::string backend = "sim";
 };
 
 struct RankReport {
@@ -48,8 +52,9 @@ struct RankReport {
 };
 
 Request parse_request(const std::vector<std::string>& argv) {
-  Args args(argv, {"mesh", "names", "shape", "from", "to", "dtype"}, {"json"});
+  Args args(argv, {"mesh", "names", "shape", "from", "to", "dtype", "backend"}, {"json"});
   Request r;
+  r.backend = backend_flag(args);
   try {
     r.mesh = parse_shape(args.require("mesh"), "--mesh");
     r.shape = parse_shape(args.require("shape"), "--shape");
@@ -69,6 +74,13 @@ Request parse_request(const std::vector<std::string>& argv) {
     plan_redistribute(r.mesh, r.from, r.to);  // rejects S -> P and P(a) -> P(b) up front
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
+  }
+  if (r.backend != "sim") {
+    const int world = launched_env(r.backend, "redistribute", 0).world_size;
+    if (world != numel(r.mesh)) {
+      throw UsageError(cat("--mesh ", shape_str(r.mesh), " has ", numel(r.mesh),
+                           " ranks but the job has WORLD_SIZE=", world));
+    }
   }
   return r;
 }
@@ -180,6 +192,51 @@ std::vector<StepReport> step_reports(const Request& r, const RedistributePlan& p
   return steps;
 }
 
+// What a rank of a job sends rank 0: its checks and its collectives (kind, bytes).
+std::vector<double> encode(const RankReport& rep) {
+  std::vector<double> out = {rep.local_ok ? 1.0 : 0.0, rep.full_ok ? 1.0 : 0.0};
+  for (const auto& rec : rep.records) {
+    out.push_back(static_cast<double>(rec.kind));
+    out.push_back(static_cast<double>(rec.bytes));
+  }
+  return out;
+}
+
+RankReport decode(const std::vector<double>& in, const Request& r, int rank) {
+  RankReport rep;
+  std::int64_t rest = rank;  // DeviceMesh lays ranks out row-major
+  rep.coordinate.assign(r.mesh.size(), 0);
+  for (std::size_t d = r.mesh.size(); d-- > 0;) {
+    rep.coordinate[d] = rest % r.mesh[d];
+    rest /= r.mesh[d];
+  }
+  rep.before = local_shard_of(r.shape, r.mesh, r.from, rep.coordinate);
+  rep.after = local_shard_of(r.shape, r.mesh, r.to, rep.coordinate);
+  rep.local_ok = in.at(0) != 0;
+  rep.full_ok = in.at(1) != 0;
+  for (std::size_t i = 2; i + 1 < in.size(); i += 2) {
+    CollectiveRecord rec;
+    rec.kind = static_cast<CollectiveKind>(static_cast<int>(in[i]));
+    rec.bytes = static_cast<std::int64_t>(in[i + 1]);
+    rep.records.push_back(rec);
+  }
+  return rep;
+}
+
+// One rank of a job: every rank runs its part, rank 0 receives every rank's report (the
+// others get an empty list and print nothing).
+std::vector<RankReport> run_in_job(const Request& r) {
+  std::unique_ptr<ProcessWorld> job = join_job(r.backend);
+  const RankReport mine = run_rank(r);
+  const auto all = all_gather_doubles(*job->world(), encode(mine));
+  if (job->env().rank != 0) return {};
+  std::vector<RankReport> reports;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    reports.push_back(i == 0 ? mine : decode(all[i], r, static_cast<int>(i)));
+  }
+  return reports;
+}
+
 }  // namespace
 
 int run_redistribute(const std::vector<std::string>& argv) {
@@ -187,9 +244,17 @@ int run_redistribute(const std::vector<std::string>& argv) {
   const RedistributePlan& plan = plan_redistribute(r.mesh, r.from, r.to);
   std::vector<RankReport> reports;
   try {
-    reports = sim::run(static_cast<int>(numel(r.mesh)), [&] { return run_rank(r); });
+    if (r.backend == "sim") {
+      reports = sim::run(static_cast<int>(numel(r.mesh)), [&] { return run_rank(r); });
+    } else {
+      reports = run_in_job(r);
+      if (reports.empty()) return 0;  // not rank 0
+    }
   } catch (const sim::RankFailure& f) {
     std::cerr << "tensorpar redistribute: " << f.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "tensorpar redistribute: " << e.what() << "\n";
     return 1;
   }
 
@@ -206,6 +271,7 @@ int run_redistribute(const std::vector<std::string>& argv) {
 
   if (r.json) {
     Json out = Json::object();
+    out.set("backend", r.backend);
     out.set("mesh", json_ints(r.mesh));
     Json names = Json::array();
     for (const auto& n : r.names) names.push(n);
@@ -258,7 +324,8 @@ int run_redistribute(const std::vector<std::string>& argv) {
     for (std::size_t i = 0; i < r.names.size(); ++i) os << (i ? ", " : "") << r.names[i];
     os << ")";
   }
-  os << ", " << numel(r.mesh) << " simulated ranks\n\nplan: " << path << "\n";
+  os << ", " << numel(r.mesh) << (r.backend == "sim" ? " simulated ranks" : " " + r.backend + " processes")
+     << "\n\nplan: " << path << "\n";
   os << "  step  mesh dim  from  to    collective      bytes/rank\n";
   for (std::size_t i = 0; i < steps.size(); ++i) {
     const auto& s = steps[i];

@@ -9,9 +9,13 @@
 #include <fstream>
 #include <iostream>
 
+#include <functional>
+
+#include "core/base/error.h"
 #include "sim/world.h"
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/job.h"
 #include "tools/cli/trace.h"
 #include "tools/cli/train_report.h"
 #include "tools/cli/train_run.h"
@@ -19,7 +23,7 @@
 namespace tensorpar::cli {
 
 const char* const kTrainUsage =
-    "usage: tensorpar train [--world 4] [--layers 2 --dim 64 --heads 4 --vocab 64 --seq 32\n"
+    "usage: tensorpar train [--backend sim|gloo] [--world 4] [--layers 2 --dim 64 --heads 4 --vocab 64 --seq 32\n"
     "                       --batch 8] [--sequence-parallel] [--loss-parallel] [--dropout 0]\n"
     "                       [--steps 50] [--optimizer adam|sgd] [--lr X] [--dtype f32|f64]\n"
     "                       [--seed 0] [--no-compare] [--trace FILE] [--json]\n\n"
@@ -28,6 +32,12 @@ const char* const kTrainUsage =
     "batches. Prints the loss curve against that reference, the collectives per step split into\n"
     "forward/backward/optimizer, and where the time went. Exits 1 when the losses differ by more\n"
     "than the tolerance (1e-3 relative for f32, 1e-9 for f64).\n"
+    "  --backend sim    (default) --world ranks as threads of this process\n"
+    "  --backend gloo   this process is one rank of a job started by 'tensorpar run' (or\n"
+    "                   torchrun): the world is WORLD_SIZE (--world, if given, must equal it);\n"
+    "                   rank 0 also runs the reference and prints the report, the others only\n"
+    "                   errors. TENSORPAR_TIMEOUT_MS sets the collective timeout (default 300000).\n"
+    "                   example: tensorpar run --nproc-per-node 4 -- tensorpar train --backend gloo\n"
     "  --heads must be divisible by --world (each rank takes whole heads); the sequence may\n"
     "  split unevenly under --sequence-parallel.\n"
     "  --lr defaults to 1e-2 (adam) or 0.1 (sgd).\n"
@@ -86,11 +96,15 @@ struct Options {
 Options parse_options(const std::vector<std::string>& argv) {
   const Args args(argv,
                   {"world", "layers", "dim", "heads", "vocab", "seq", "batch", "dropout", "steps",
-                   "optimizer", "lr", "dtype", "seed", "trace"},
+                   "optimizer", "lr", "dtype", "seed", "trace", "backend"},
                   {"sequence-parallel", "loss-parallel", "no-compare", "json"});
   Options o;
   TrainConfig& c = o.config;
+  c.backend = backend_flag(args);
   c.world = static_cast<int>(int_flag(args, "world", c.world, 1, 64));
+  if (c.backend != "sim") {
+    c.world = launched_env(c.backend, "train", args.has("world") ? c.world : 0).world_size;
+  }
   c.layers = int_flag(args, "layers", c.layers, 1, 64);
   c.dim = int_flag(args, "dim", c.dim, 1, 8192);
   c.heads = int_flag(args, "heads", c.heads, 1, 1024);
@@ -199,6 +213,7 @@ void write_trace(const TrainResult& r) {
   std::vector<TraceTrack> tracks;
   for (std::size_t rank = 0; rank < r.ranks.size(); ++rank) {
     const RankRun& run = r.ranks[rank];
+    if (run.phase_marks.empty()) continue;  // a process backend's other ranks
     TraceTrack t;
     t.rank = static_cast<int>(rank);
     t.events = &run.events;
@@ -224,13 +239,8 @@ void write_trace(const TrainResult& r) {
   if (!file) throw std::runtime_error("train: writing --trace file '" + r.trace_path + "' failed");
 }
 
-}  // namespace
-
-int run_train(const std::vector<std::string>& argv) {
-  const Options o = parse_options(argv);
-  const TrainConfig& c = o.config;
-  const bool show_progress = !o.json || isatty(STDERR_FILENO);
-  if (!o.json) {
+void print_header(const TrainConfig& c) {
+  {
     std::printf(
         "training a %lld-layer Transformer (dim %lld, %lld heads, vocab %lld, seq %lld), "
         "batch %lld, %s, %s lr %g, dropout %g, seed %llu\n",
@@ -240,10 +250,129 @@ int run_train(const std::vector<std::string>& argv) {
         std::string(dtype_name(c.dtype)).c_str(), c.optimizer.c_str(),
         c.lr > 0 ? c.lr : default_lr(c.optimizer), c.dropout,
         static_cast<unsigned long long>(c.seed));
-    std::printf("tensor parallel over %d simulated ranks, sequence parallel %s, loss parallel %s\n",
-                c.world, c.sequence_parallel ? "on" : "off", c.loss_parallel ? "on" : "off");
+    std::printf("tensor parallel over %d %s, sequence parallel %s, loss parallel %s\n", c.world,
+                ranks_noun(c).c_str(), c.sequence_parallel ? "on" : "off",
+                c.loss_parallel ? "on" : "off");
     std::fflush(stdout);
   }
+}
+
+int report(const Options& o, TrainResult& result) {
+  if (!o.trace_path.empty()) write_trace(result);
+  const TrainSummary summary = summarize(result);
+  if (o.json) {
+    std::cout << summary_json(result, summary).str() << "\n";
+  } else {
+    print_summary(std::cout, result, summary);
+  }
+  return !result.config.compare || summary.verified ? 0 : 1;
+}
+
+constexpr CommPhase kPhases[] = {CommPhase::Forward, CommPhase::Backward, CommPhase::Optimizer};
+
+// What rank `rank` of a process backend sends rank 0 after training: its losses, phase times,
+// profile totals per phase, wall time of its loop, and a fingerprint of each step's collectives.
+constexpr std::uint64_t kExactInDouble = (1ULL << 52) - 1;
+
+double comm_fingerprint(const StepComm& s) {
+  std::string text;
+  for (const auto& [phase, counts] : s.counts) {
+    for (const auto& [name, n] : counts) text += cat(phase_name(phase), name, n, ";");
+  }
+  for (const auto& [phase, bytes] : s.bytes) text += cat(phase_name(phase), bytes, ";");
+  return static_cast<double>(std::hash<std::string>{}(text) & kExactInDouble);
+}
+
+std::vector<double> rank_payload(const RankRun& run) {
+  std::vector<double> out;
+  out.push_back(static_cast<double>(run.phase_marks.back()[3] - run.run_start_ns) * 1e-9);
+  for (double l : run.losses) out.push_back(l);
+  for (const PhaseTimes& t : run.times) out.insert(out.end(), {t.forward_s, t.backward_s, t.optimizer_s});
+  for (CommPhase p : kPhases) {
+    const auto op = run.profile.op_s.find(p), coll = run.profile.collective_s.find(p);
+    out.push_back(op == run.profile.op_s.end() ? 0.0 : op->second);
+    out.push_back(coll == run.profile.collective_s.end() ? 0.0 : coll->second);
+  }
+  for (const StepComm& s : run.comm) out.push_back(comm_fingerprint(s));
+  return out;
+}
+
+// Rank r's record on rank 0: the steps' collectives are rank 0's where the fingerprints agree,
+// and a record that cannot equal any real step where they do not.
+RankRun decode_payload(const std::vector<double>& in, int steps, const RankRun& rank0,
+                       double& wall_s) {
+  RankRun run;
+  std::size_t i = 0;
+  wall_s = in.at(i++);
+  for (int s = 0; s < steps; ++s) run.losses.push_back(in.at(i++));
+  for (int s = 0; s < steps; ++s) {
+    run.times.push_back({in.at(i), in.at(i + 1), in.at(i + 2)});
+    i += 3;
+  }
+  for (CommPhase p : kPhases) {
+    run.profile.op_s[p] = in.at(i++);
+    run.profile.collective_s[p] = in.at(i++);
+  }
+  for (int s = 0; s < steps; ++s) {
+    const StepComm& mine = rank0.comm.at(static_cast<std::size_t>(s));
+    if (in.at(i++) == comm_fingerprint(mine)) {
+      run.comm.push_back(mine);
+    } else {
+      StepComm differs;
+      differs.counts[CommPhase::Forward]["(differs from rank 0)"] = -1;
+      run.comm.push_back(differs);
+    }
+  }
+  return run;
+}
+
+// One rank of a job (--backend gloo): train this rank's part, send rank 0 the record, and on
+// rank 0 run the reference and report.
+int run_train_in_job(const Options& o) {
+  const TrainConfig& c = o.config;
+  std::unique_ptr<ProcessWorld> job = join_job(c.backend);
+  const int rank = job->env().rank;
+  const bool show_progress = rank == 0 && (!o.json || isatty(STDERR_FILENO));
+  if (rank == 0 && !o.json) print_header(c);
+  TrainResult result;
+  result.config = c;
+  result.trace_path = o.trace_path;
+  std::vector<std::vector<double>> payloads;
+  try {
+    Progress progress("train", c, show_progress, nullptr);
+    result.ranks.push_back(
+        train_rank(c, rank, [&](int step, double loss) { progress.update(step, loss); }));
+    payloads = all_gather_doubles(*job->world(), rank_payload(result.ranks[0]));
+  } catch (const std::exception& e) {
+    std::cerr << "tensorpar train: rank " << rank << ": " << e.what() << "\n";
+    return 1;
+  }
+  job.reset();  // every rank has what it needs: leave the job before the reference
+  if (rank != 0) return 0;
+  for (std::size_t r = 0; r < payloads.size(); ++r) {
+    double wall = 0;
+    RankRun other = decode_payload(payloads[r], c.steps, result.ranks[0], wall);
+    result.wall_s = std::max(result.wall_s, wall);
+    if (r > 0) result.ranks.push_back(std::move(other));
+  }
+  if (c.compare) {
+    Progress progress("reference", c, show_progress, nullptr);
+    const auto t0 = std::chrono::steady_clock::now();
+    result.reference =
+        run_reference(c, [&](int step, double loss) { progress.update(step, loss); });
+    result.reference_wall_s = seconds_since(t0);
+  }
+  return report(o, result);
+}
+
+}  // namespace
+
+int run_train(const std::vector<std::string>& argv) {
+  const Options o = parse_options(argv);
+  if (o.config.backend != "sim") return run_train_in_job(o);
+  const TrainConfig& c = o.config;
+  const bool show_progress = !o.json || isatty(STDERR_FILENO);
+  if (!o.json) print_header(c);
 
   TrainResult result;
   result.config = c;
@@ -272,15 +401,7 @@ int run_train(const std::vector<std::string>& argv) {
     end = std::max(end, run.phase_marks.back()[3]);
   }
   result.wall_s = static_cast<double>(end - first) * 1e-9;
-  if (!o.trace_path.empty()) write_trace(result);
-
-  const TrainSummary summary = summarize(result);
-  if (o.json) {
-    std::cout << summary_json(result, summary).str() << "\n";
-  } else {
-    print_summary(std::cout, result, summary);
-  }
-  return !c.compare || summary.verified ? 0 : 1;
+  return report(o, result);
 }
 
 }  // namespace tensorpar::cli

@@ -70,6 +70,11 @@ std::string sparkline(const std::vector<double>& values, std::size_t width) {
 
 double PhaseSplit::other_s() const { return std::max(0.0, wall_s - ops_s - collectives_s); }
 
+std::string ranks_noun(const TrainConfig& c) {
+  if (c.backend == "sim") return c.world == 1 ? "simulated rank" : "simulated ranks";
+  return c.backend + (c.world == 1 ? " process" : " processes");
+}
+
 double loss_tolerance(DType dtype) { return dtype == DType::Float64 ? 1e-9 : 1e-3; }
 
 TrainSummary summarize(const TrainResult& r) {
@@ -204,7 +209,7 @@ void print_summary(std::ostream& os, const TrainResult& r, const TrainSummary& s
   }
   os << "\n\nthroughput: " << format("%.0f", s.tokens_per_s) << " tokens/s (" << c.batch << " x "
      << c.seq << " tokens per step, " << c.steps << " steps in " << format("%.2f", r.wall_s)
-     << " s on " << c.world << " simulated rank" << (c.world == 1 ? "" : "s") << ")";
+     << " s on " << c.world << " " << ranks_noun(c) << ")";
   if (compared) os << "; reference " << format("%.2f", r.reference_wall_s) << " s";
   os << "\n";
   if (!r.trace_path.empty()) {
@@ -217,6 +222,7 @@ void print_summary(std::ostream& os, const TrainResult& r, const TrainSummary& s
 Json summary_json(const TrainResult& r, const TrainSummary& s) {
   const TrainConfig& c = r.config;
   Json out = Json::object();
+  out.set("backend", c.backend);
   out.set("world", c.world);
   out.set("model", Json::object()
                        .set("layers", c.layers)

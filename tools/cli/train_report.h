@@ -45,6 +45,9 @@ struct TrainSummary {
 // about 3e-5 at step 50 and 1e-3 at step 300; in float64 they stay near 1e-14.
 double loss_tolerance(DType dtype);
 
+// What the ranks are, for the report: "simulated rank(s)" or "gloo processes".
+std::string ranks_noun(const TrainConfig& config);
+
 TrainSummary summarize(const TrainResult& result);
 void print_summary(std::ostream& os, const TrainResult& result, const TrainSummary& summary);
 Json summary_json(const TrainResult& result, const TrainSummary& summary);

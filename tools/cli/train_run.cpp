@@ -130,49 +130,51 @@ void ProfileTotals::add(const std::vector<profiler::Event>& events) {
   }
 }
 
-std::vector<RankRun> run_tensor_parallel(const TrainConfig& c, const StepCallback& on_step) {
+RankRun train_rank(const TrainConfig& c, int rank, const StepCallback& on_step) {
   const std::vector<std::int64_t> pattern = task_pattern(c);
-  return sim::run(c.world, [&](int rank) {
-    manual_seed(c.seed);
-    nn::Transformer model(model_args(c));
-    const DeviceMesh mesh({c.world}, {"tp"});
-    parallelize_transformer(model, mesh,
-                            {.sequence_parallel = c.sequence_parallel,
-                             .local_output_for_attn = false,
-                             .loss_parallel = c.loss_parallel});
-    auto opt = make_optimizer(c, model.parameters());
+  manual_seed(c.seed);
+  nn::Transformer model(model_args(c));
+  const DeviceMesh mesh({c.world}, {"tp"});
+  parallelize_transformer(model, mesh,
+                          {.sequence_parallel = c.sequence_parallel,
+                           .local_output_for_attn = false,
+                           .loss_parallel = c.loss_parallel});
+  auto opt = make_optimizer(c, model.parameters());
 
-    RankRun run;
-    profiler::ProfileRecorder recorder;
-    const profiler::ProfileScope profiling(recorder);
-    CommDebugMode comm;
-    run.run_start_ns = profiler::now_ns();
-    for (int step = 0; step < c.steps; ++step) {
-      const Batch batch = task_batch(c, pattern, step);
-      std::array<std::int64_t, 4> marks{};
-      marks[0] = profiler::now_ns();
-      Tensor loss = batch_loss(model, batch, c);
-      marks[1] = profiler::now_ns();
-      loss.backward();
-      marks[2] = profiler::now_ns();
-      opt->step();
-      opt->zero_grad();
-      marks[3] = profiler::now_ns();
-      run.comm.push_back(step_comm(comm.records()));
-      comm.reset();
-      run.losses.push_back(loss_value(loss));
-      run.times.push_back({(marks[1] - marks[0]) * 1e-9, (marks[2] - marks[1]) * 1e-9,
-                           (marks[3] - marks[2]) * 1e-9});
-      run.phase_marks.push_back(marks);
-      run.profile.add(recorder.events());
-      if (c.keep_trace) {
-        run.events.insert(run.events.end(), recorder.events().begin(), recorder.events().end());
-      }
-      recorder.clear();
-      if (rank == 0 && on_step) on_step(step, run.losses.back());
+  RankRun run;
+  profiler::ProfileRecorder recorder;
+  const profiler::ProfileScope profiling(recorder);
+  CommDebugMode comm;
+  run.run_start_ns = profiler::now_ns();
+  for (int step = 0; step < c.steps; ++step) {
+    const Batch batch = task_batch(c, pattern, step);
+    std::array<std::int64_t, 4> marks{};
+    marks[0] = profiler::now_ns();
+    Tensor loss = batch_loss(model, batch, c);
+    marks[1] = profiler::now_ns();
+    loss.backward();
+    marks[2] = profiler::now_ns();
+    opt->step();
+    opt->zero_grad();
+    marks[3] = profiler::now_ns();
+    run.comm.push_back(step_comm(comm.records()));
+    comm.reset();
+    run.losses.push_back(loss_value(loss));
+    run.times.push_back({(marks[1] - marks[0]) * 1e-9, (marks[2] - marks[1]) * 1e-9,
+                         (marks[3] - marks[2]) * 1e-9});
+    run.phase_marks.push_back(marks);
+    run.profile.add(recorder.events());
+    if (c.keep_trace) {
+      run.events.insert(run.events.end(), recorder.events().begin(), recorder.events().end());
     }
-    return run;
-  });
+    recorder.clear();
+    if (rank == 0 && on_step) on_step(step, run.losses.back());
+  }
+  return run;
+}
+
+std::vector<RankRun> run_tensor_parallel(const TrainConfig& c, const StepCallback& on_step) {
+  return sim::run(c.world, [&](int rank) { return train_rank(c, rank, on_step); });
 }
 
 std::vector<double> run_reference(const TrainConfig& c, const StepCallback& on_step) {

@@ -24,6 +24,7 @@
 namespace tensorpar::cli {
 
 struct TrainConfig {
+  std::string backend = "sim";  // "sim": rank threads; "gloo": this process is one rank
   int world = 4;
   std::int64_t layers = 2, dim = 64, heads = 4, vocab = 64, seq = 32, batch = 8;
   double dropout = 0.0;
@@ -87,6 +88,10 @@ struct RankRun {
 
 // Called on rank 0's thread after each step with the step index (0-based) and its loss.
 using StepCallback = std::function<void(int step, double loss)>;
+
+// One rank's part of the tensor-parallel run, on the calling thread's current world (a sim rank
+// thread, or a process of a job): the model parallelized over a 1-D mesh of config.world ranks.
+RankRun train_rank(const TrainConfig& config, int rank, const StepCallback& on_step);
 
 // The tensor-parallel run: config.world rank threads, the model parallelized over a 1-D mesh.
 // Returns every rank's record in rank order; throws what a rank threw.

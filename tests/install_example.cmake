@@ -1,0 +1,36 @@
+# The installed package as a user meets it: installs the build BUILD into a fresh prefix under
+# WORK, configures and builds examples/mlp against it (find_package(tensorpar CONFIG)), and runs
+# it under the installed `tensorpar run --nproc-per-node 2`.
+#   cmake -DBUILD=<build dir> -DSOURCE=<source dir> -DWORK=<scratch dir> -P install_example.cmake
+foreach(var BUILD SOURCE WORK)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "install_example.cmake needs -D${var}=...")
+  endif()
+endforeach()
+file(REMOVE_RECURSE ${WORK})
+set(prefix ${WORK}/prefix)
+
+function(run_step what)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err
+                  TIMEOUT 300)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${what} failed (${rc}):\n${out}\n${err}")
+  endif()
+  set(step_output "${out}${err}" PARENT_SCOPE)
+endfunction()
+
+run_step("cmake --install" ${CMAKE_COMMAND} --install ${BUILD} --prefix ${prefix})
+set(launcher "")
+if(DEFINED LAUNCHER AND NOT LAUNCHER STREQUAL "")
+  set(launcher -DCMAKE_CXX_COMPILER_LAUNCHER=${LAUNCHER})
+endif()
+run_step("configuring examples/mlp" ${CMAKE_COMMAND} -S ${SOURCE}/examples/mlp -B ${WORK}/mlp
+         -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release ${launcher})
+run_step("building examples/mlp" ${CMAKE_COMMAND} --build ${WORK}/mlp)
+run_step("tensorpar run -- mlp_tp" ${prefix}/bin/tensorpar run --nproc-per-node 2 --master-port 0
+         -- ${WORK}/mlp/mlp_tp --steps 3)
+message("${step_output}")
+if(NOT step_output MATCHES "\\[rank0\\]:mlp_tp: 3 SGD steps on 2 gloo processes: matches the single-device run")
+  message(FATAL_ERROR "unexpected output of mlp_tp")
+endif()
+file(REMOVE_RECURSE ${WORK})
