@@ -99,14 +99,37 @@ const char* type_name(DeviceType type) {
 }  // namespace
 
 namespace {
+// The default, packed into one word so that reading it is a single relaxed load.
+std::atomic<std::uint64_t> g_default_device{0};
+thread_local bool t_guarded = false;
 thread_local Device t_current_device{};
+
+std::uint64_t pack(Device d) {
+  return (std::uint64_t(std::uint32_t(d.type)) << 32) | std::uint32_t(d.index);
+}
+Device unpack(std::uint64_t v) {
+  return Device{DeviceType(std::uint32_t(v >> 32)), int(std::uint32_t(v))};
+}
 }  // namespace
 
-Device current_device() { return t_current_device; }
+Device default_device() { return unpack(g_default_device.load(std::memory_order_relaxed)); }
 
-DeviceGuard::DeviceGuard(Device device) : previous_(t_current_device) { t_current_device = device; }
+void set_default_device(Device device) {
+  g_default_device.store(pack(device), std::memory_order_relaxed);
+}
 
-DeviceGuard::~DeviceGuard() { t_current_device = previous_; }
+Device current_device() { return t_guarded ? t_current_device : default_device(); }
+
+DeviceGuard::DeviceGuard(Device device)
+    : previous_(t_current_device), previous_guarded_(t_guarded) {
+  t_current_device = device;
+  t_guarded = true;
+}
+
+DeviceGuard::~DeviceGuard() {
+  t_current_device = previous_;
+  t_guarded = previous_guarded_;
+}
 
 std::string device_str(Device device) {
   if (device.type == DeviceType::CPU) return "cpu";

@@ -26,9 +26,14 @@ inline bool is_host(Device device) { return device.type == DeviceType::CPU; }
 // "cpu", "cuda:1", "standin:0".
 std::string device_str(Device device);
 
-// The calling thread's current device: where factories put tensors when not told. CPU unless a
-// DeviceGuard is alive on the thread. Each rank (a sim thread, a process) sets its own.
+// The calling thread's current device: where factories put tensors when not told. The device of
+// the innermost DeviceGuard alive on the thread, else the process's default device (CPU unless
+// set_default_device says otherwise, as torch.set_default_device does). Each rank (a sim thread,
+// a process) may set its own.
 Device current_device();
+Device default_device();
+// Sets the process-wide default device, the current device of every thread without a guard.
+void set_default_device(Device device);
 // Makes `device` the thread's current device for the guard's lifetime.
 class DeviceGuard {
  public:
@@ -39,6 +44,7 @@ class DeviceGuard {
 
  private:
   Device previous_;
+  bool previous_guarded_;
 };
 
 class Allocator {
