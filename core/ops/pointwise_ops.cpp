@@ -244,7 +244,7 @@ class DropoutDef final : public OpDef {
       block.global_shape = ctx.shard->inputs[0]->shape;
       block.offsets = ctx.shard->input_offsets(0);
     }
-    Tensor mask = kernels::dropout_mask(x.shape(), x.dtype(), p_, seed_, base_, block);
+    Tensor mask = kernels::dropout_mask(x.shape(), x.dtype(), p_, seed_, base_, block, x.device());
     if (ctx.recording) ctx.saved = {mask};
     return {kernels::binary(BinaryOp::Mul, x, mask, "dropout")};
   }
