@@ -12,5 +12,10 @@ namespace tensorpar::kernels {
 //
 // scores must have at least 2 dims and be Float32 or Float64.
 void causal_mask_(Tensor& scores);
+// In place, the backward of causal_mask_: the entries causal_mask_ set to -inf get 0 gradient,
+//   [[a, b, c],      [[a, 0, 0],
+//    [d, e, f]]  ->   [d, e, 0]]
+// Any float dtype; grad must have at least 2 dims.
+void causal_mask_backward_(Tensor& grad);
 
 }  // namespace tensorpar::kernels

@@ -1,22 +1,23 @@
 #pragma once
 // What the kernel files share: argument checks with the messages every device gives, the
 // float-dtype dispatch, and the [outer, n, inner] view of a tensor around one dim.
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
+#include <vector>
 
 #include "core/base/error.h"
 #include "core/tensor/tensor.h"
 
 namespace tensorpar::kernels {
 
-// "<what>: <arg> is undefined" / "... must be a CPU tensor, got cuda:0".
+// "<what>: <arg> is undefined". Devices are the dispatch's business (backend.h).
 inline void require(const Tensor& t, const char* what, const char* arg) {
   check_arg(t.defined(), what, ": ", arg, " is undefined");
-  check_arg(t.device().type == DeviceType::CPU, what, ": ", arg, " must be a CPU tensor, got ",
-            device_str(t.device()));
 }
 
-// Both defined CPU tensors of one shape (and one dtype when same_dtype), arguments named a and b.
+// Both defined tensors of one shape (and one dtype when same_dtype), arguments named a and b.
 inline void require_same(const Tensor& a, const Tensor& b, const char* what, bool same_dtype) {
   require(a, what, "a");
   require(b, what, "b");
@@ -36,6 +37,14 @@ inline void require_same_dtype(const Tensor& a, const Tensor& b, const char* wha
 // "<what>: dtype bfloat16 is not supported".
 [[noreturn]] inline void unsupported_dtype(DType dtype, const char* what) {
   throw std::invalid_argument(cat(what, ": dtype ", dtype_name(dtype), " is not supported"));
+}
+
+// An int64 scalar operand: integral and representable, else
+// "<what>: scalar 0.5 is not an integer; an int64 tensor keeps its dtype".
+inline std::int64_t integral_scalar(double s, const char* what) {
+  check_arg(s == std::trunc(s) && s >= -9223372036854775808.0 && s < 9223372036854775808.0, what,
+            ": scalar ", s, " is not an integer; an int64 tensor keeps its dtype");
+  return std::int64_t(s);
 }
 
 // Calls fn.template operator()<T>() with T = float or double; any other dtype throws
@@ -74,6 +83,62 @@ inline AxisView axis_view(const Shape& shape, std::int64_t dim, const char* what
   for (std::int64_t k = 0; k < d; ++k) v.outer *= shape[std::size_t(k)];
   for (std::int64_t k = d + 1; k < ndim; ++k) v.inner *= shape[std::size_t(k)];
   return v;
+}
+
+// ---- reductions: the dims a reduction names and the shape it leaves ----
+
+// Which dims of an ndim-dim tensor `dims` names (all of them when dims is empty). A 0-d tensor
+// accepts dim 0 / -1, as torch does, and has nothing to reduce.
+inline std::vector<bool> reduced_mask(std::int64_t ndim, const std::vector<std::int64_t>& dims,
+                                      const char* what) {
+  std::vector<bool> seen(std::size_t(std::max<std::int64_t>(ndim, 1)), false);
+  for (std::int64_t d : dims) {
+    const std::int64_t k = normalize_dim(d, std::max<std::int64_t>(ndim, 1), what);
+    check_arg(!seen[std::size_t(k)], what, ": dim ", d, " appears twice in dims ",
+              shape_text(dims));
+    seen[std::size_t(k)] = true;
+  }
+  std::vector<bool> mask(std::size_t(ndim), dims.empty());
+  for (std::int64_t k = 0; k < ndim; ++k)
+    mask[std::size_t(k)] = mask[std::size_t(k)] || seen[std::size_t(k)];
+  return mask;
+}
+
+inline Shape reduced_shape(const Shape& shape, const std::vector<bool>& mask, bool keepdim) {
+  Shape out;
+  for (std::size_t k = 0; k < shape.size(); ++k) {
+    if (!mask[k]) {
+      out.push_back(shape[k]);
+    } else if (keepdim) {
+      out.push_back(1);
+    }
+  }
+  return out;
+}
+
+// A tensor of `shape` viewed as [outer, n, inner] around dim d (a 0-d shape counts as [1]).
+struct Split {
+  std::int64_t outer = 1, n = 1, inner = 1;
+  Shape values_shape;
+};
+
+inline Split split_at(const Shape& shape, std::int64_t dim, bool keepdim, const char* what) {
+  const std::int64_t ndim = std::int64_t(shape.size());
+  const std::int64_t d = normalize_dim(dim, std::max<std::int64_t>(ndim, 1), what);
+  Split s;
+  if (ndim == 0) return s;
+  for (std::int64_t k = 0; k < ndim; ++k) {
+    const std::int64_t e = shape[std::size_t(k)];
+    if (k < d) s.outer *= e;
+    if (k > d) s.inner *= e;
+    if (k != d) {
+      s.values_shape.push_back(e);
+    } else {
+      s.n = e;
+      if (keepdim) s.values_shape.push_back(1);
+    }
+  }
+  return s;
 }
 
 }  // namespace tensorpar::kernels

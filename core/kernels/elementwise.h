@@ -1,7 +1,9 @@
 #pragma once
-// Element-wise CPU kernels with numpy broadcasting: the arithmetic behind the autograd ops.
+// Element-wise kernels with numpy broadcasting: the arithmetic behind the autograd ops. Each
+// function checks its arguments, then runs on its inputs' device through backend.h.
 //
-// Inputs are dense row-major CPU tensors; every result is a new tensor of the input dtype.
+// Inputs are dense row-major tensors on one device; every result is a new tensor of the input
+// dtype on that device.
 // float32 and float64 are supported everywhere; int64 also for add/sub/mul (wrapping modulo
 // 2^64) and for the data movement of broadcast_to (which takes every dtype). Anything else throws
 // "<op>: dtype bfloat16 is not supported"; mixed dtypes throw naming both.
@@ -33,6 +35,18 @@ const char* binary_name(BinaryOp op);
 // a op b with broadcasting; same dtype required. `what` names the caller in errors. Division
 // is float-only (int64 a / b throws).
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b, const char* what);
+// a op b for equal shapes and every dtype: bfloat16 computes in float32 and rounds back, int64
+// add/sub/mul wrap and int64 division truncates toward zero ("div: integer division by zero",
+// "div: integer division overflow (int64 min / -1)"). Different shapes take binary() above.
+// Errors name the op: "mul: dtype mismatch float32 vs bfloat16", "add: shape mismatch ...".
+Tensor binary_every_dtype(BinaryOp op, const Tensor& a, const Tensor& b);
+// a op s for every dtype, as binary_every_dtype (an int64 tensor needs an integral s).
+Tensor binary_scalar_every_dtype(BinaryOp op, const Tensor& a, double s);
+// In place, equal shapes and dtypes, every dtype: a op= b; `what` names the caller in errors.
+void binary_(BinaryOp op, Tensor& a, const Tensor& b, const char* what);
+// In place, every dtype: a op= s.
+void binary_scalar_(BinaryOp op, Tensor& a, double s, const char* what);
+
 // a op s. For int64 tensors s must be an integer ("add: scalar 0.5 is not an integer ...").
 Tensor binary_scalar(BinaryOp op, const Tensor& a, double s);
 // s op a  (e.g. 1 - a, 1 / a).
@@ -59,5 +73,9 @@ Tensor unary_backward(UnaryOp op, const Tensor& grad, const Tensor& x, const Ten
 // In place: a += alpha * b (same shape and dtype, float only). Used for gradient accumulation
 // and optimizers. b may be a itself.
 void axpy_(Tensor& a, double alpha, const Tensor& b);
+
+// In place: t <- a + b * t, each element computed in double and rounded once (float only).
+// Turns uniform [0, 1) or standard normal draws into the initialisers' ranges.
+void affine_(Tensor& t, double a, double b, const char* what = "affine_");
 
 }  // namespace tensorpar::kernels

@@ -1,7 +1,9 @@
-// Masked embedding lookup and its scatter-add backward, one contiguous row of D per index.
+// The embedding entry points: argument checks with the messages every device gives, then the
+// inputs' kernel backend (backend.h).
 #include "core/kernels/embedding.h"
 
-#include "core/kernels/cpu/eigen_kernels.h"
+#include "core/kernels/backend.h"
+#include "core/kernels/common.h"
 
 namespace tensorpar::kernels {
 
@@ -22,33 +24,15 @@ Tensor embedding(const Tensor& weight, const Tensor& indices, std::int64_t row_o
   check_indices(indices, what);
   check_arg(weight.dim() == 2, what, ": weight must be 2-D (rows, D), got shape ",
             shape_text(weight.shape()));
-  const std::int64_t rows = weight.size(0), D = weight.size(1);
+  const std::int64_t rows = weight.size(0);
   if (num_embeddings == -1) num_embeddings = rows;
   check_arg(num_embeddings >= 0, what, ": num_embeddings ", num_embeddings,
             " must be non-negative (or -1 for the weight's rows)");
   check_arg(row_offset >= 0 && row_offset + rows <= num_embeddings, what, ": rows [", row_offset,
             ", ", row_offset + rows, ") of the weight exceed a table of ", num_embeddings,
             " embeddings");
-  Shape out_shape = indices.shape();
-  out_shape.push_back(D);
-  Tensor out = Tensor::empty(out_shape, weight.dtype());
-  visit_float(weight.dtype(), what, [&]<class T>() {
-    const std::int64_t* idx = indices.data<std::int64_t>();
-    const T* table = weight.data<T>();
-    T* dst = out.data<T>();
-    for (std::int64_t k = 0; k < indices.numel(); ++k) {
-      const std::int64_t i = idx[k];
-      check_arg(i >= 0 && i < num_embeddings, what, ": index ", i, " is out of range for ",
-                num_embeddings, " embeddings");
-      Map<T> row(dst + k * D, D);
-      if (i >= row_offset && i < row_offset + rows) {
-        row = CMap<T>(table + (i - row_offset) * D, D);
-      } else {
-        row.setZero();
-      }
-    }
-  });
-  return out;
+  return backend_for({&weight, &indices}, {"weight", "indices"}, what)
+      .embedding(weight, indices, row_offset, num_embeddings);
 }
 
 Tensor embedding_backward(const Tensor& grad, const Tensor& indices, std::int64_t local_rows,
@@ -63,21 +47,8 @@ Tensor embedding_backward(const Tensor& grad, const Tensor& indices, std::int64_
                 Shape(grad.shape().begin(), grad.shape().end() - 1) == ishape,
             what, ": grad shape ", shape_text(grad.shape()), " must be indices shape ",
             shape_text(ishape), " + [D]");
-  const std::int64_t D = grad.size(-1);
-  Tensor out = Tensor::empty({local_rows, D}, grad.dtype());
-  visit_float(grad.dtype(), what, [&]<class T>() {
-    map<T>(out).setZero();
-    const std::int64_t* idx = indices.data<std::int64_t>();
-    const T* src = grad.data<T>();
-    T* dst = out.data<T>();
-    for (std::int64_t k = 0; k < indices.numel(); ++k) {
-      const std::int64_t i = idx[k];
-      check_arg(i >= 0, what, ": index ", i, " is negative");
-      if (i < row_offset || i >= row_offset + local_rows) continue;
-      Map<T>(dst + (i - row_offset) * D, D) += CMap<T>(src + k * D, D);
-    }
-  });
-  return out;
+  return backend_for({&grad, &indices}, {"grad", "indices"}, what)
+      .embedding_backward(grad, indices, local_rows, row_offset);
 }
 
 }  // namespace tensorpar::kernels

@@ -14,18 +14,7 @@
 #include <cstdint>
 #include <string>
 
-namespace tensorpar::kernels {
-
-enum class Reduction { None, Mean, Sum };
-
-// "none", "mean", "sum".
-const char* reduction_name(Reduction r);
-// The inverse of reduction_name, else "cross_entropy: reduction must be none, mean or sum,
-// got 'avg'".
-Reduction parse_reduction(const std::string& s);
-
-}  // namespace tensorpar::kernels
-
+#include "core/kernels/reduction.h"
 #include "core/tensor/dtype.h"
 #include "core/tensor/shape.h"
 #include "core/tensor/tensor.h"

@@ -1,9 +1,9 @@
-// Layer norm and RMS norm over the last dim: one pass per contiguous row of D elements.
+// The norm entry points: argument checks with the messages every device gives, then the inputs'
+// kernel backend (backend.h).
 #include "core/kernels/norm.h"
 
-#include <cmath>
-
-#include "core/kernels/cpu/eigen_kernels.h"
+#include "core/kernels/backend.h"
+#include "core/kernels/common.h"
 
 namespace tensorpar::kernels {
 
@@ -45,12 +45,6 @@ void check_backward(const Tensor& grad, const Tensor& x, const Tensor& stat, con
             shape_text(expected), " and ", dtype_name(x.dtype()));
 }
 
-// The rows of a [..., D] tensor: row r is D contiguous elements starting at r * D.
-struct Rows {
-  std::int64_t count, width;
-  explicit Rows(const Tensor& x) : count(numel(stats_shape(x))), width(x.size(-1)) {}
-};
-
 }  // namespace
 
 NormResult layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
@@ -58,26 +52,8 @@ NormResult layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
   check_input(x, what);
   check_param(weight, x, what, "weight");
   check_param(bias, x, what, "bias");
-  const Rows rows(x);
-  NormResult r{Tensor::empty(x.shape(), x.dtype()), Tensor::empty(stats_shape(x), x.dtype()),
-               Tensor::empty(stats_shape(x), x.dtype())};
-  visit_float(x.dtype(), what, [&]<class T>() {
-    const std::int64_t D = rows.width;
-    for (std::int64_t i = 0; i < rows.count; ++i) {
-      CMap<T> in(x.data<T>() + i * D, D);
-      Map<T> out(r.y.data<T>() + i * D, D);
-      const T mean = in.sum() / T(D);
-      out = in - mean;
-      const T var = out.square().sum() / T(D);
-      const T rstd = T(1) / std::sqrt(var + T(eps));
-      out *= rstd;
-      if (weight.defined()) out *= CMap<T>(weight.data<T>(), D);
-      if (bias.defined()) out += CMap<T>(bias.data<T>(), D);
-      r.mean.data<T>()[i] = mean;
-      r.rstd.data<T>()[i] = rstd;
-    }
-  });
-  return r;
+  return backend_for({&x, &weight, &bias}, {"input", "weight", "bias"}, what)
+      .layer_norm(x, weight, bias, eps);
 }
 
 // With xhat = (x - mean) * rstd and g = grad * weight, per row of D elements:
@@ -93,51 +69,16 @@ NormGrads layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor&
   check_backward(grad, x, rstd, what, "rstd");
   check_arg(!need_weight || weight.defined(), what,
             ": need_weight is set but weight is undefined (no affine transform)");
-  const Rows rows(x);
-  const std::int64_t D = rows.width;
-  NormGrads grads{Tensor::empty(x.shape(), x.dtype())};
-  if (need_weight) grads.weight = zeros({D}, x.dtype());
-  if (need_bias) grads.bias = zeros({D}, x.dtype());
-  visit_float(x.dtype(), what, [&]<class T>() {
-    Vec<T> xhat(D), g(D);
-    for (std::int64_t i = 0; i < rows.count; ++i) {
-      CMap<T> dy(grad.data<T>() + i * D, D);
-      const T s = rstd.data<T>()[i];
-      xhat = (CMap<T>(x.data<T>() + i * D, D) - mean.data<T>()[i]) * s;
-      if (weight.defined()) {
-        g = dy * CMap<T>(weight.data<T>(), D);
-      } else {
-        g = dy;
-      }
-      const T mean_g = g.sum() / T(D);
-      const T mean_gx = (g * xhat).sum() / T(D);
-      Map<T>(grads.x.data<T>() + i * D, D) = s * (g - mean_g - xhat * mean_gx);
-      if (need_weight) Map<T>(grads.weight.data<T>(), D) += dy * xhat;
-      if (need_bias) Map<T>(grads.bias.data<T>(), D) += dy;
-    }
-  });
-  return grads;
+  return backend_for({&grad, &x, &weight, &mean, &rstd},
+                     {"grad", "input", "weight", "mean", "rstd"}, what)
+      .layer_norm_backward(grad, x, weight, mean, rstd, need_weight, need_bias);
 }
 
 NormResult rms_norm(const Tensor& x, const Tensor& weight, double eps) {
   const char* what = "rms_norm";
   check_input(x, what);
   check_param(weight, x, what, "weight");
-  const Rows rows(x);
-  NormResult r{Tensor::empty(x.shape(), x.dtype()), Tensor(),
-               Tensor::empty(stats_shape(x), x.dtype())};
-  visit_float(x.dtype(), what, [&]<class T>() {
-    const std::int64_t D = rows.width;
-    for (std::int64_t i = 0; i < rows.count; ++i) {
-      CMap<T> in(x.data<T>() + i * D, D);
-      Map<T> out(r.y.data<T>() + i * D, D);
-      const T rstd = T(1) / std::sqrt(in.square().sum() / T(D) + T(eps));
-      out = in * rstd;
-      if (weight.defined()) out *= CMap<T>(weight.data<T>(), D);
-      r.rstd.data<T>()[i] = rstd;
-    }
-  });
-  return r;
+  return backend_for({&x, &weight}, {"input", "weight"}, what).rms_norm(x, weight, eps);
 }
 
 // With xhat = x * rstd and g = grad * weight, per row of D elements:
@@ -150,27 +91,8 @@ NormGrads rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& w
   check_backward(grad, x, rstd, what, "rstd");
   check_arg(!need_weight || weight.defined(), what,
             ": need_weight is set but weight is undefined (no affine transform)");
-  const Rows rows(x);
-  const std::int64_t D = rows.width;
-  NormGrads grads{Tensor::empty(x.shape(), x.dtype())};
-  if (need_weight) grads.weight = zeros({D}, x.dtype());
-  visit_float(x.dtype(), what, [&]<class T>() {
-    Vec<T> xhat(D), g(D);
-    for (std::int64_t i = 0; i < rows.count; ++i) {
-      CMap<T> dy(grad.data<T>() + i * D, D);
-      const T s = rstd.data<T>()[i];
-      xhat = CMap<T>(x.data<T>() + i * D, D) * s;
-      if (weight.defined()) {
-        g = dy * CMap<T>(weight.data<T>(), D);
-      } else {
-        g = dy;
-      }
-      const T mean_gx = (g * xhat).sum() / T(D);
-      Map<T>(grads.x.data<T>() + i * D, D) = s * (g - xhat * mean_gx);
-      if (need_weight) Map<T>(grads.weight.data<T>(), D) += dy * xhat;
-    }
-  });
-  return grads;
+  return backend_for({&grad, &x, &weight, &rstd}, {"grad", "input", "weight", "rstd"}, what)
+      .rms_norm_backward(grad, x, weight, rstd, need_weight);
 }
 
 }  // namespace tensorpar::kernels

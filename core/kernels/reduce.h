@@ -1,7 +1,8 @@
 #pragma once
-// Reduction CPU kernels: sums and means over any set of dims, max along one dim and its backward.
+// Reduction kernels: sums and means over any set of dims, max along one dim and its backward;
+// checked here, run on the input's device through backend.h.
 //
-// Inputs are dense row-major CPU tensors; results are new tensors of the input dtype. float32 and
+// Inputs are dense row-major tensors; results are new tensors of the input dtype and device. float32 and
 // float64 everywhere; sum also takes int64 (wrapping modulo 2^64) and so does max_dim. Anything
 // else throws "<op>: dtype bfloat16 is not supported".
 //
@@ -19,6 +20,18 @@
 #include "core/tensor/tensor.h"
 
 namespace tensorpar::kernels {
+
+// The reductions of ops.h (sum, max, min, prod) over every element or one dim, for every dtype:
+// bfloat16 reduces in float32 and rounds the result once, int64 sum/prod wrap modulo 2^64,
+// max/min propagate NaN as torch does. Max and min of nothing throw ("min: cannot reduce an
+// empty tensor of shape [0]"); sum and prod of nothing are 0 and 1.
+enum class ReduceOp { Sum, Max, Min, Prod };
+// "sum", "max", "min", "prod".
+const char* reduce_name(ReduceOp op);
+// A 0-d tensor.
+Tensor reduce(ReduceOp op, const Tensor& x);
+// Along one dim (negative counts from the end); keepdim leaves it as extent 1.
+Tensor reduce(ReduceOp op, const Tensor& x, std::int64_t dim, bool keepdim);
 
 // dims may be negative and in any order; an empty dims list means all dims. Duplicates throw
 // ("sum: dim 1 appears twice in dims [1, -1]"). keepdim leaves each reduced dim as extent 1.

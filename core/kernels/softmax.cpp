@@ -1,92 +1,49 @@
-// Softmax family over one dim. The tensor is viewed as [outer, n, inner] around `dim`; each outer
-// slab is an (n, inner) row-major Eigen block whose columns are the vectors being normalised
-// (inner == 1 is the common last-dim case: one column of contiguous elements).
+// The softmax entry points: argument checks with the messages every device gives, then the
+// inputs' kernel backend (backend.h).
 #include "core/kernels/softmax.h"
 
-#include "core/kernels/cpu/eigen_kernels.h"
+#include "core/kernels/backend.h"
+#include "core/kernels/common.h"
 
 namespace tensorpar::kernels {
 
 namespace {
 
-template <class T>
-using Block = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
-template <class T>
-using CBlock = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
-template <class T>
-using Row = Eigen::Array<T, 1, Eigen::Dynamic>;
-
-// Calls fn(in, out, ...) on the (n, inner) blocks of every outer slab, after the checks.
-Tensor forward(const Tensor& x, std::int64_t dim, const char* what, bool log) {
+void check_forward(const Tensor& x, std::int64_t dim, const char* what) {
   require(x, what, "input");
-  const AxisView v = axis_view(x.shape(), dim, what);
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
-  visit_float(x.dtype(), what, [&]<class T>() {
-    if (x.numel() == 0) return;
-    const T* src = x.data<T>();
-    T* dst = y.data<T>();
-    const std::int64_t slab = v.n * v.inner;
-    for (std::int64_t o = 0; o < v.outer; ++o) {
-      CBlock<T> in(src + o * slab, v.n, v.inner);
-      Block<T> out(dst + o * slab, v.n, v.inner);
-      const Row<T> max = in.colwise().maxCoeff();
-      out = in.rowwise() - max;
-      if (log) {
-        const Row<T> lse = out.exp().colwise().sum().log();
-        out.rowwise() -= lse;
-      } else {
-        // A masked score (-inf) gets exactly 0: a vectorised exp may clamp -inf to a denormal.
-        out = out.isInf().select(T(0), out.exp());
-        const Row<T> total = out.colwise().sum();
-        out.rowwise() /= total;
-      }
-    }
-  });
-  return y;
+  axis_view(x.shape(), dim, what);
 }
 
-Tensor backward(const Tensor& grad, const Tensor& y, std::int64_t dim, const char* what, bool log) {
+KernelBackend& check_backward(const Tensor& grad, const Tensor& y, std::int64_t dim,
+                              const char* what) {
   require(grad, what, "grad");
   require(y, what, "output");
   check_arg(grad.shape() == y.shape(), what, ": grad shape ", shape_text(grad.shape()),
             " does not match output shape ", shape_text(y.shape()));
   check_arg(grad.dtype() == y.dtype(), what, ": grad dtype ", dtype_name(grad.dtype()),
             " does not match output dtype ", dtype_name(y.dtype()));
-  const AxisView v = axis_view(y.shape(), dim, what);
-  Tensor dx = Tensor::empty(y.shape(), y.dtype());
-  visit_float(y.dtype(), what, [&]<class T>() {
-    if (y.numel() == 0) return;
-    const std::int64_t slab = v.n * v.inner;
-    for (std::int64_t o = 0; o < v.outer; ++o) {
-      CBlock<T> g(grad.data<T>() + o * slab, v.n, v.inner);
-      CBlock<T> out(y.data<T>() + o * slab, v.n, v.inner);
-      Block<T> in(dx.data<T>() + o * slab, v.n, v.inner);
-      if (log) {
-        const Row<T> total = g.colwise().sum();
-        in = g - out.exp().rowwise() * total;
-      } else {
-        const Row<T> dot = (g * out).colwise().sum();
-        in = out * (g.rowwise() - dot);
-      }
-    }
-  });
-  return dx;
+  axis_view(y.shape(), dim, what);
+  return backend_for({&grad, &y}, {"grad", "output"}, what);
 }
 
 }  // namespace
 
-Tensor softmax(const Tensor& x, std::int64_t dim) { return forward(x, dim, "softmax", false); }
+Tensor softmax(const Tensor& x, std::int64_t dim) {
+  check_forward(x, dim, "softmax");
+  return backend_for(x).softmax(x, dim);
+}
 
 Tensor log_softmax(const Tensor& x, std::int64_t dim) {
-  return forward(x, dim, "log_softmax", true);
+  check_forward(x, dim, "log_softmax");
+  return backend_for(x).log_softmax(x, dim);
 }
 
 Tensor softmax_backward(const Tensor& grad, const Tensor& y, std::int64_t dim) {
-  return backward(grad, y, dim, "softmax_backward", false);
+  return check_backward(grad, y, dim, "softmax_backward").softmax_backward(grad, y, dim);
 }
 
 Tensor log_softmax_backward(const Tensor& grad, const Tensor& y, std::int64_t dim) {
-  return backward(grad, y, dim, "log_softmax_backward", true);
+  return check_backward(grad, y, dim, "log_softmax_backward").log_softmax_backward(grad, y, dim);
 }
 
 }  // namespace tensorpar::kernels

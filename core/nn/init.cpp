@@ -1,6 +1,7 @@
 #include "core/nn/init.h"
 
 #include "core/base/error.h"
+#include "core/kernels/elementwise.h"
 
 namespace tensorpar::nn::init {
 
@@ -8,15 +9,7 @@ namespace {
 
 // x <- a + b * x, element-wise on a fresh dense float tensor.
 Tensor affine_(Tensor t, double a, double b, const char* what) {
-  check_arg(t.dtype() == DType::Float32 || t.dtype() == DType::Float64, what,
-            ": dtype must be float32 or float64, got ", dtype_name(t.dtype()));
-  visit_dtype(t.dtype(), [&]<class T>() {
-    if constexpr (std::is_floating_point_v<T>) {
-      T* x = t.data<T>();
-      const std::int64_t n = t.numel();
-      for (std::int64_t i = 0; i < n; ++i) x[i] = static_cast<T>(a + b * x[i]);
-    }
-  });
+  kernels::affine_(t, a, b, what);
   return t.requires_grad_(true);
 }
 

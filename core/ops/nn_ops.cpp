@@ -156,18 +156,7 @@ class CausalMaskDef final : public OpDef {
   std::vector<Tensor> backward(OpContext&, const std::vector<Tensor>& grads,
                                const std::vector<bool>&) const override {
     Tensor g = grads[0].clone();
-    const std::int64_t sq = g.size(-2), sk = g.size(-1);
-    const std::int64_t batches = sq * sk == 0 ? 0 : g.numel() / (sq * sk);
-    visit_dtype(g.dtype(), [&]<class T>() {
-      if constexpr (std::is_floating_point_v<T>) {
-        T* p = g.data<T>();
-        for (std::int64_t b = 0; b < batches; ++b) {
-          for (std::int64_t i = 0; i < sq; ++i) {
-            for (std::int64_t j = i + 1; j < sk; ++j) p[(b * sq + i) * sk + j] = T(0);
-          }
-        }
-      }
-    });
+    kernels::causal_mask_backward_(g);
     return {g};
   }
   ShardingPlan sharding(const std::vector<const DTensorSpec*>& in) const override {

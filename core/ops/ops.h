@@ -13,7 +13,7 @@
 #include <optional>
 #include <vector>
 
-#include "core/kernels/loss.h"
+#include "core/kernels/reduction.h"
 #include "core/tensor/tensor.h"
 
 namespace tensorpar {

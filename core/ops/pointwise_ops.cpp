@@ -4,7 +4,6 @@
 
 #include "core/autograd/autograd.h"
 #include "core/ops/ops.h"
-#include "core/kernels/dense_ops.h"
 #include "core/base/error.h"
 #include "core/kernels/elementwise.h"
 #include "core/kernels/random_block.h"
@@ -48,15 +47,9 @@ class BinaryDef final : public OpDef {
       ctx.shape = a.shape();
       ctx.ints.assign(b.shape().begin(), b.shape().end());
     }
-    // Equal shapes take the dense kernels, which cover every dtype.
-    if (a.shape() == b.shape()) {
-      switch (op_) {
-        case BinaryOp::Add: return {dense::add(a, b)};
-        case BinaryOp::Sub: return {dense::sub(a, b)};
-        case BinaryOp::Mul: return {dense::mul(a, b)};
-        case BinaryOp::Div: return {dense::div(a, b)};
-      }
-    }
+    // Equal shapes take every dtype (bfloat16, int64 division); broadcasting the float and
+    // int64 arithmetic.
+    if (a.shape() == b.shape()) return {kernels::binary_every_dtype(op_, a, b)};
     return {kernels::binary(op_, a, b, name())};
   }
 
@@ -126,13 +119,7 @@ class ScalarDef final : public OpDef {
       if (ctx.recording && op_ == BinaryOp::Div) ctx.saved = {y};
       return {y};
     }
-    switch (op_) {
-      case BinaryOp::Add: return {dense::add(a, s_)};
-      case BinaryOp::Sub: return {dense::sub(a, s_)};
-      case BinaryOp::Mul: return {dense::mul(a, s_)};
-      case BinaryOp::Div: return {dense::div(a, s_)};
-    }
-    return {};
+    return {kernels::binary_scalar_every_dtype(op_, a, s_)};
   }
 
   std::vector<Tensor> backward(OpContext& ctx, const std::vector<Tensor>& grads,
@@ -257,7 +244,7 @@ class DropoutDef final : public OpDef {
       block.global_shape = ctx.shard->inputs[0]->shape;
       block.offsets = ctx.shard->input_offsets(0);
     }
-    Tensor mask = kernels::dropout_mask(x.shape(), x.dtype(), p_, seed_, base_, block);
+    Tensor mask = kernels::dropout_mask(x.shape(), x.dtype(), p_, seed_, base_, block, x.device());
     if (ctx.recording) ctx.saved = {mask};
     return {kernels::binary(BinaryOp::Mul, x, mask, "dropout")};
   }

@@ -7,7 +7,6 @@
 
 #include "core/autograd/autograd.h"
 #include "core/ops/ops.h"
-#include "core/kernels/dense_ops.h"
 #include "core/base/error.h"
 #include "core/kernels/elementwise.h"
 #include "core/kernels/reduce.h"
@@ -75,9 +74,9 @@ class SumDef final : public OpDef {
     }
     Tensor s;
     if (dims_.size() == std::size_t(x.dim()) && !keepdim_ && !mean_) {
-      s = dense::sum(x);
+      s = kernels::reduce(kernels::ReduceOp::Sum, x);
     } else if (dims_.size() == 1 && !mean_) {
-      s = dense::sum(x, dims_[0], keepdim_);
+      s = kernels::reduce(kernels::ReduceOp::Sum, x, dims_[0], keepdim_);
     } else {
       s = kernels::sum(x, dims_, keepdim_);
     }
@@ -132,7 +131,7 @@ class MaxDef final : public OpDef {
     const Tensor& x = in[0];
     const Tensor flat = all_ ? x.reshape({-1}) : x;
     if (!ctx.recording) {
-      return {all_ ? dense::max(x) : dense::max(x, dim_, keepdim_)};
+      return {all_ ? kernels::reduce(kernels::ReduceOp::Max, x) : kernels::reduce(kernels::ReduceOp::Max, x, dim_, keepdim_)};
     }
     kernels::MaxResult r = kernels::max_dim(flat, all_ ? 0 : dim_, all_ ? false : keepdim_);
     ctx.shape = x.shape();
@@ -219,19 +218,19 @@ Tensor max(const Tensor& t, std::int64_t dim, bool keepdim) {
 
 Tensor min(const Tensor& t) {
   require_plain_no_grad(t, "min");
-  return dense::min(t);
+  return kernels::reduce(kernels::ReduceOp::Min, t);
 }
 Tensor prod(const Tensor& t) {
   require_plain_no_grad(t, "prod");
-  return dense::prod(t);
+  return kernels::reduce(kernels::ReduceOp::Prod, t);
 }
 Tensor min(const Tensor& t, std::int64_t dim, bool keepdim) {
   require_plain_no_grad(t, "min");
-  return dense::min(t, dim, keepdim);
+  return kernels::reduce(kernels::ReduceOp::Min, t, dim, keepdim);
 }
 Tensor prod(const Tensor& t, std::int64_t dim, bool keepdim) {
   require_plain_no_grad(t, "prod");
-  return dense::prod(t, dim, keepdim);
+  return kernels::reduce(kernels::ReduceOp::Prod, t, dim, keepdim);
 }
 
 }  // namespace tensorpar

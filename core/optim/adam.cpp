@@ -1,11 +1,10 @@
 #include "core/optim/adam.h"
 
-#include <algorithm>
 #include <cmath>
-#include <type_traits>
 
 #include "core/comm/comm_debug_mode.h"
 #include "core/base/error.h"
+#include "core/kernels/optim.h"
 
 namespace tensorpar::optim {
 
@@ -18,37 +17,6 @@ void check_options(const AdamOptions& o, const char* name) {
   check_arg(o.beta2 >= 0 && o.beta2 < 1, name, ": invalid beta2 ", o.beta2, " (must be in [0, 1))");
   check_arg(o.weight_decay >= 0, name, ": invalid weight_decay ", o.weight_decay,
             " (must be >= 0)");
-}
-
-struct Coefficients {
-  double lr, beta1, beta2, eps, weight_decay;
-  double step_size;              // lr / (1 - beta1^t)
-  double bias_correction2_sqrt;  // sqrt(1 - beta2^t)
-};
-
-// The flags are template parameters so the loop has no branches and vectorises.
-template <class T, bool kDecoupled, bool kAmsgrad>
-void adam_update(T* __restrict p, const T* __restrict grad, T* __restrict m, T* __restrict v,
-                 T* __restrict vmax, std::int64_t n, const Coefficients& c) {
-  const T b1 = T(c.beta1), b2 = T(c.beta2), one_b1 = T(1 - c.beta1), one_b2 = T(1 - c.beta2);
-  const T wd = T(c.weight_decay), decay = T(1 - c.lr * c.weight_decay);
-  const T step_size = T(c.step_size), bc2_sqrt = T(c.bias_correction2_sqrt), eps = T(c.eps);
-  for (std::int64_t i = 0; i < n; ++i) {
-    T g = grad[i];
-    if constexpr (kDecoupled) {
-      p[i] *= decay;
-    } else {
-      g += wd * p[i];
-    }
-    m[i] = b1 * m[i] + one_b1 * g;
-    v[i] = b2 * v[i] + one_b2 * g * g;
-    T second = v[i];
-    if constexpr (kAmsgrad) {
-      vmax[i] = std::max(vmax[i], v[i]);
-      second = vmax[i];
-    }
-    p[i] -= step_size * m[i] / (std::sqrt(second) / bc2_sqrt + eps);
-  }
 }
 
 AdamOptions as_adam(const AdamWOptions& o) {
@@ -91,30 +59,16 @@ void Adam::step() {
     }
     ++st.step;
     const double t = static_cast<double>(st.step);
-    Coefficients c{options_.lr,
-                   options_.beta1,
-                   options_.beta2,
-                   options_.eps,
-                   options_.weight_decay,
-                   options_.lr / (1 - std::pow(options_.beta1, t)),
-                   std::sqrt(1 - std::pow(options_.beta2, t))};
-    visit_dtype(s.param.dtype(), [&]<class T>() {
-      if constexpr (std::is_floating_point_v<T>) {
-        T* vmax = options_.amsgrad ? st.max_exp_avg_sq.data<T>() : nullptr;
-        auto run = [&]<bool kDecoupled, bool kAmsgrad>() {
-          adam_update<T, kDecoupled, kAmsgrad>(s.param.data<T>(), s.grad.data<T>(),
-                                               st.exp_avg.data<T>(), st.exp_avg_sq.data<T>(), vmax,
-                                               s.param.numel(), c);
-        };
-        if (decoupled_) {
-          options_.amsgrad ? run.template operator()<true, true>()
-                           : run.template operator()<true, false>();
-        } else {
-          options_.amsgrad ? run.template operator()<false, true>()
-                           : run.template operator()<false, false>();
-        }
-      }
-    });
+    kernels::AdamHyper h;
+    h.lr = options_.lr;
+    h.beta1 = options_.beta1;
+    h.beta2 = options_.beta2;
+    h.eps = options_.eps;
+    h.weight_decay = options_.weight_decay;
+    h.step_size = options_.lr / (1 - std::pow(options_.beta1, t));
+    h.bias_correction2_sqrt = std::sqrt(1 - std::pow(options_.beta2, t));
+    h.decoupled = decoupled_;
+    kernels::adam_update_(s.param, s.grad, st.exp_avg, st.exp_avg_sq, st.max_exp_avg_sq, h);
   }
 }
 

@@ -1,9 +1,8 @@
 #include "core/optim/sgd.h"
 
-#include <type_traits>
-
 #include "core/comm/comm_debug_mode.h"
 #include "core/base/error.h"
+#include "core/kernels/optim.h"
 
 namespace tensorpar::optim {
 
@@ -16,22 +15,6 @@ void check_options(const SGDOptions& o) {
   check_arg(!o.nesterov || (o.momentum > 0 && o.dampening == 0),
             "SGD: nesterov momentum requires momentum > 0 and dampening 0, got momentum ",
             o.momentum, " and dampening ", o.dampening);
-}
-
-template <class T>
-void sgd_update(T* __restrict p, const T* __restrict g, T* __restrict buf, bool first,
-                std::int64_t n, const SGDOptions& o) {
-  const T lr = static_cast<T>(o.lr), wd = static_cast<T>(o.weight_decay);
-  const T mom = static_cast<T>(o.momentum), damp = static_cast<T>(1 - o.dampening);
-  if (buf == nullptr) {
-    for (std::int64_t i = 0; i < n; ++i) p[i] -= lr * (g[i] + wd * p[i]);
-    return;
-  }
-  for (std::int64_t i = 0; i < n; ++i) {
-    const T d = g[i] + wd * p[i];
-    buf[i] = first ? d : mom * buf[i] + damp * d;
-    p[i] -= lr * (o.nesterov ? d + mom * buf[i] : buf[i]);
-  }
 }
 
 }  // namespace
@@ -54,14 +37,17 @@ void SGD::step() {
     if (!s.grad.defined()) continue;
     Tensor& buf = momentum_buffers_[i];
     const bool first = !buf.defined();
-    if (options_.momentum != 0 && first) buf = Tensor::empty(s.param.shape(), s.param.dtype());
-    visit_dtype(s.param.dtype(), [&]<class T>() {
-      if constexpr (std::is_floating_point_v<T>) {
-        sgd_update<T>(s.param.data<T>(), s.grad.data<T>(),
-                      options_.momentum != 0 ? buf.data<T>() : nullptr, first, s.param.numel(),
-                      options_);
-      }
-    });
+    if (options_.momentum != 0 && first) {
+      buf = Tensor::empty(s.param.shape(), s.param.dtype(), s.param.device());
+    }
+    kernels::SgdHyper h;
+    h.lr = options_.lr;
+    h.momentum = options_.momentum;
+    h.dampening = options_.dampening;
+    h.weight_decay = options_.weight_decay;
+    h.nesterov = options_.nesterov;
+    Tensor no_buffer;
+    kernels::sgd_update_(s.param, s.grad, options_.momentum != 0 ? buf : no_buffer, first, h);
   }
 }
 

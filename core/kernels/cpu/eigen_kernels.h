@@ -1,5 +1,5 @@
 #pragma once
-// Internal to core's CPU kernel files (.cpp only): Eigen views over tensor buffers and the
+// Internal to the CPU backend's files (.cpp only): Eigen views over tensor buffers and the
 // argument checks every kernel shares. Never include this from a public header: it pulls in
 // Eigen, which public headers keep out for compile time.
 //
@@ -24,14 +24,29 @@ using Map = Eigen::Map<Vec<T>>;
 template <class T>
 using CMap = Eigen::Map<const Vec<T>>;
 
-// T is reinterpreted over the bytes: int64 data may be viewed as uint64 for wrapping arithmetic.
+// A tensor's elements as T*: the CPU backend serves every device whose memory the host can
+// address, so it reads device_data(), never data_ptr() (which only CPU tensors allow). T is
+// reinterpreted over the bytes: int64 data may be viewed as uint64 for wrapping arithmetic.
+template <class T>
+T* ptr(Tensor& t) {
+  return reinterpret_cast<T*>(t.device_data());
+}
+template <class T>
+const T* ptr(const Tensor& t) {
+  return reinterpret_cast<const T*>(t.device_data());
+}
+template <class T>
+const T* cptr(const Tensor& t) {
+  return reinterpret_cast<const T*>(t.device_data());
+}
+
 template <class T>
 Map<T> map(Tensor& t) {
-  return Map<T>(reinterpret_cast<T*>(t.data_ptr()), t.numel());
+  return Map<T>(ptr<T>(t), t.numel());
 }
 template <class T>
 CMap<T> cmap(const Tensor& t) {
-  return CMap<T>(reinterpret_cast<const T*>(t.data_ptr()), t.numel());
+  return CMap<T>(cptr<T>(t), t.numel());
 }
 
 }  // namespace tensorpar::kernels
