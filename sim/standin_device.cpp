@@ -2,6 +2,8 @@
 
 #include <mutex>
 
+#include "core/kernels/backend.h"
+#include "core/kernels/cpu/cpu_backend.h"
 #include "core/tensor/device_interface.h"
 
 namespace tensorpar::sim {
@@ -23,6 +25,7 @@ void register_standin_device() {
   std::call_once(once, [] {
     register_allocator(DeviceType::StandIn, &allocator());
     register_device_interface(DeviceType::StandIn, &cpu_device_interface());
+    register_kernel_backend(DeviceType::StandIn, &kernels::cpu_backend());
   });
 }
 
