@@ -161,5 +161,32 @@ TEST_F(StandIn, RedistributeMatchesTheCpu) {
   EXPECT_EQ(run_on(standin_device()), run_on(cpu()));
 }
 
+// The check itself: code behind the seam that reads host memory, as a careless op or style
+// would, works on the CPU and fails on the stand-in, so a suite run there catches it.
+TEST_F(StandIn, CodeThatReadsHostMemoryFailsOnIt) {
+  auto host_sum = [](const Tensor& x) {  // reads the elements directly: not device-neutral
+    const float* p = x.data<float>();
+    double s = 0;
+    for (std::int64_t i = 0; i < x.numel(); ++i) s += p[i];
+    return s;
+  };
+  auto run_on = [&](Device device) {
+    return sim::run(3, [&, device](int) {
+      DeviceGuard on(device);
+      DeviceMesh mesh({3});
+      DTensor x = distribute_tensor(ones({6, 2}), mesh, {Shard(0)});
+      return host_sum(x.to_local());
+    });
+  };
+  EXPECT_EQ(run_on(cpu()), (std::vector<double>{4, 4, 4}));
+  try {
+    run_on(standin_device());
+    ADD_FAILURE() << "reading stand-in memory from host code did not fail";
+  } catch (const sim::RankFailure& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("the tensor is on standin:0, whose memory host "
+                                               "code may not read"));
+  }
+}
+
 }  // namespace
 }  // namespace tensorpar

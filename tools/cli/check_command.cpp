@@ -9,15 +9,17 @@
 #include "sim/op_check.h"
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/device_flag.h"
 #include "tools/cli/json.h"
 
 namespace tensorpar::cli {
 
 const char* const kCheckUsage =
-    "usage: tensorpar check [--op NAME] [--json]\n"
+    "usage: tensorpar check [--op NAME] [--device cpu|standin|cuda] [--json]\n"
     "  Runs, for every op, a float64 finite-difference gradient check and the sharding-rule\n"
     "  matrix on the simulated backend; exits 1 when anything fails.\n"
     "  --op NAME   check only the op cases whose name contains NAME\n"
+    "  --device D  run every tensor on device D (cpu, standin: the stand-in accelerator, cuda)\n"
     "  --json      print {\"ops\": [{\"op\", \"gradcheck_max_rel_err\", \"rule_cases\",\n"
     "              \"rule_failures\", \"count_failures\", \"backward_exact\"}], \"ok\": bool}\n"
     "  rule failures are cases whose values or gradients differ from the single-device run;\n"
@@ -25,7 +27,8 @@ const char* const kCheckUsage =
     "  backward_exact counts the cases whose backward collectives were compared exactly.\n";
 
 int run_check(const std::vector<std::string>& argv) {
-  const Args args(argv, {"op"}, {"json"});
+  const Args args(argv, {"op", "device"}, {"json"});
+  set_default_device(device_flag(args));
   const bool json = args.has("json");
   const std::string filter = args.get_or("op", "");
   constexpr double kGradTolerance = 1e-6;

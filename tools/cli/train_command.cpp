@@ -17,13 +17,15 @@
 #include "tools/cli/commands.h"
 #include "tools/cli/job.h"
 #include "tools/cli/trace.h"
+#include "tools/cli/device_flag.h"
 #include "tools/cli/train_report.h"
 #include "tools/cli/train_run.h"
 
 namespace tensorpar::cli {
 
 const char* const kTrainUsage =
-    "usage: tensorpar train [--backend sim|gloo] [--world 4] [--layers 2 --dim 64 --heads 4 --vocab 64 --seq 32\n"
+    "usage: tensorpar train [--backend sim|gloo] [--device cpu|standin|cuda] [--world 4]\n"
+    "                       [--layers 2 --dim 64 --heads 4 --vocab 64 --seq 32\n"
     "                       --batch 8] [--sequence-parallel] [--loss-parallel] [--dropout 0]\n"
     "                       [--steps 50] [--optimizer adam|sgd] [--lr X] [--dtype f32|f64]\n"
     "                       [--seed 0] [--no-compare] [--trace FILE] [--json]\n\n"
@@ -38,6 +40,10 @@ const char* const kTrainUsage =
     "                   rank 0 also runs the reference and prints the report, the others only\n"
     "                   errors. TENSORPAR_TIMEOUT_MS sets the collective timeout (default 300000).\n"
     "                   example: tensorpar run --nproc-per-node 4 -- tensorpar train --backend gloo\n"
+    "  --device cpu     (default) every tensor in host memory\n"
+    "  --device standin the stand-in accelerator: memory host code may not read, served by the\n"
+    "                   CPU kernels; the same losses and collectives as on cpu\n"
+    "  --device cuda    NVIDIA GPUs (a build with CUDA)\n"
     "  --heads must be divisible by --world (each rank takes whole heads); the sequence may\n"
     "  split unevenly under --sequence-parallel.\n"
     "  --lr defaults to 1e-2 (adam) or 0.1 (sgd).\n"
@@ -96,11 +102,15 @@ struct Options {
 Options parse_options(const std::vector<std::string>& argv) {
   const Args args(argv,
                   {"world", "layers", "dim", "heads", "vocab", "seq", "batch", "dropout", "steps",
-                   "optimizer", "lr", "dtype", "seed", "trace", "backend"},
+                   "optimizer", "lr", "dtype", "seed", "trace", "backend", "device"},
                   {"sequence-parallel", "loss-parallel", "no-compare", "json"});
   Options o;
   TrainConfig& c = o.config;
   c.backend = backend_flag(args);
+  c.device = device_flag(args);
+  if (c.backend != "sim" && c.device != cpu()) {
+    throw UsageError("--backend " + c.backend + " moves CPU tensors only; use --device cpu");
+  }
   c.world = static_cast<int>(int_flag(args, "world", c.world, 1, 64));
   if (c.backend != "sim") {
     c.world = launched_env(c.backend, "train", args.has("world") ? c.world : 0).world_size;
@@ -371,6 +381,7 @@ int run_train(const std::vector<std::string>& argv) {
   const Options o = parse_options(argv);
   if (o.config.backend != "sim") return run_train_in_job(o);
   const TrainConfig& c = o.config;
+  set_default_device(c.device);  // the rank threads and the reference both run there
   const bool show_progress = !o.json || isatty(STDERR_FILENO);
   if (!o.json) print_header(c);
 

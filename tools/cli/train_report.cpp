@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "tools/cli/device_flag.h"
+
 namespace tensorpar::cli {
 
 namespace {
@@ -223,6 +225,7 @@ Json summary_json(const TrainResult& r, const TrainSummary& s) {
   const TrainConfig& c = r.config;
   Json out = Json::object();
   out.set("backend", c.backend);
+  out.set("device", device_flag_name(c.device));
   out.set("world", c.world);
   out.set("model", Json::object()
                        .set("layers", c.layers)

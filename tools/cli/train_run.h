@@ -25,6 +25,7 @@ namespace tensorpar::cli {
 
 struct TrainConfig {
   std::string backend = "sim";  // "sim": rank threads; "gloo": this process is one rank
+  Device device = cpu();        // where every tensor of the run lives (--device)
   int world = 4;
   std::int64_t layers = 2, dim = 64, heads = 4, vocab = 64, seq = 32, batch = 8;
   double dropout = 0.0;

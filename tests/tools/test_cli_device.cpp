@@ -1,0 +1,87 @@
+// --device for train and check: the stand-in accelerator gives the CPU's losses and collective
+// counts exactly; cuda without a CUDA build, and unknown names, are clear errors.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "tools/cli_testing.h"
+#include "tools/json_reader.h"
+
+namespace {
+
+using ::testing::HasSubstr;
+using tensorpar::cli_testing::parse_json;
+using tensorpar::cli_testing::run_cli;
+using tensorpar::cli_testing::Value;
+
+std::vector<double> losses(const Value& report, const char* key) {
+  std::vector<double> out;
+  for (const Value& step : report["steps"].arr()) out.push_back(step[key].num());
+  return out;
+}
+
+// Every collective of every phase, as "phase/name=count".
+std::vector<std::string> counts(const Value& report) {
+  std::vector<std::string> out;
+  for (const auto& [phase, by_name] : report["comm"].obj()) {
+    for (const auto& [name, count] : by_name.obj()) {
+      out.push_back(phase + "/" + name + "=" + std::to_string(count.num()));
+    }
+  }
+  return out;
+}
+
+void expect_same_training(const std::string& flags) {
+  const auto cpu = run_cli("train --json --steps 6 " + flags, true);
+  const auto standin = run_cli("train --json --steps 6 --device standin " + flags, true);
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.out;
+  ASSERT_EQ(standin.exit_code, 0) << standin.out;
+  const Value a = parse_json(cpu.out), b = parse_json(standin.out);
+  EXPECT_EQ(a["device"].str(), "cpu");
+  EXPECT_EQ(b["device"].str(), "standin");
+  EXPECT_EQ(losses(b, "loss"), losses(a, "loss")) << flags;  // bit for bit
+  EXPECT_EQ(losses(b, "ref_loss"), losses(a, "ref_loss")) << flags;
+  EXPECT_EQ(counts(b), counts(a)) << flags;
+  EXPECT_FALSE(counts(a).empty());
+}
+
+TEST(CliDevice, TrainOnTheStandInEqualsTheCpuRun) { expect_same_training("--world 3 --heads 3 --dim 24"); }
+
+TEST(CliDevice, TrainWithSequenceParallelAndDropoutOnTheStandIn) {
+  expect_same_training("--world 2 --sequence-parallel --dropout 0.2 --dtype f64");
+}
+
+TEST(CliDevice, CheckRunsTheRuleMatrixOnTheStandIn) {
+  const auto r = run_cli("check --device standin --op matmul --json", true);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const Value v = parse_json(r.out);
+  EXPECT_TRUE(v["ok"].boolean());
+  ASSERT_FALSE(v["ops"].arr().empty());
+  for (const Value& op : v["ops"].arr()) {
+    EXPECT_GT(op["rule_cases"].num(), 0);
+    EXPECT_EQ(op["rule_failures"].num(), 0);
+    EXPECT_EQ(op["count_failures"].num(), 0);
+  }
+}
+
+TEST(CliDevice, CudaWithoutACudaBuildFailsAtOnceSayingSo) {
+  const auto r = run_cli("train --device cuda");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.out, HasSubstr("--device cuda: this tensorpar was built without CUDA"));
+}
+
+TEST(CliDevice, AnUnknownDeviceIsAUsageError) {
+  const auto r = run_cli("check --device tpu");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.out, HasSubstr("--device must be cpu, standin or cuda, got 'tpu'"));
+}
+
+TEST(CliDevice, GlooMovesCpuTensorsOnly) {
+  const auto r = run_cli("train --backend gloo --device standin");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.out, HasSubstr("--backend gloo moves CPU tensors only; use --device cpu"));
+}
+
+}  // namespace
