@@ -84,18 +84,6 @@ std::size_t slot(DeviceType type, const char* what) {
   throw std::invalid_argument(cat(what, ": unknown device type ", int(type)));
 }
 
-const char* type_name(DeviceType type) {
-  switch (type) {
-    case DeviceType::CPU:
-      return "cpu";
-    case DeviceType::CUDA:
-      return "cuda";
-    case DeviceType::StandIn:
-      return "standin";
-  }
-  return "unknown";
-}
-
 }  // namespace
 
 namespace {
@@ -131,22 +119,34 @@ DeviceGuard::~DeviceGuard() {
   t_guarded = previous_guarded_;
 }
 
+const char* device_type_name(DeviceType type) {
+  switch (type) {
+    case DeviceType::CPU:
+      return "cpu";
+    case DeviceType::CUDA:
+      return "cuda";
+    case DeviceType::StandIn:
+      return "standin";
+  }
+  return "unknown";
+}
+
 std::string device_str(Device device) {
   if (device.type == DeviceType::CPU) return "cpu";
-  return cat(type_name(device.type), ":", device.index);
+  return cat(device_type_name(device.type), ":", device.index);
 }
 
 Allocator& allocator_for(DeviceType type) {
   Allocator* allocator = registry().allocators[slot(type, "allocator_for")].load(
       std::memory_order_acquire);
   check_arg(allocator != nullptr, "allocator_for: no allocator registered for device type ",
-            type_name(type));
+            device_type_name(type));
   return *allocator;
 }
 
 void register_allocator(DeviceType type, Allocator* allocator) {
   std::size_t i = slot(type, "register_allocator");
-  check_arg(allocator != nullptr, "register_allocator: allocator for ", type_name(type),
+  check_arg(allocator != nullptr, "register_allocator: allocator for ", device_type_name(type),
             " is null");
   registry().allocators[i].store(allocator, std::memory_order_release);
 }

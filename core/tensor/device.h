@@ -23,6 +23,8 @@ struct Device {
 inline Device cpu() { return Device{}; }
 // Host code may read and write the memory of tensors on this device (data_ptr(), data<T>()).
 inline bool is_host(Device device) { return device.type == DeviceType::CPU; }
+// "cpu", "cuda", "standin".
+const char* device_type_name(DeviceType type);
 // "cpu", "cuda:1", "standin:0".
 std::string device_str(Device device);
 

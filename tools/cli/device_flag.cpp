@@ -20,16 +20,6 @@ Device device_flag(const Args& args) {
   throw UsageError("--device must be cpu, standin or cuda, got '" + name + "'");
 }
 
-const char* device_flag_name(Device device) {
-  switch (device.type) {
-    case DeviceType::CPU:
-      return "cpu";
-    case DeviceType::CUDA:
-      return "cuda";
-    case DeviceType::StandIn:
-      return "standin";
-  }
-  return "unknown";
-}
+const char* device_flag_name(Device device) { return device_type_name(device.type); }
 
 }  // namespace tensorpar::cli
