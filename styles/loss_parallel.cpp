@@ -1,56 +1,43 @@
 // loss_parallel's handlers: the class-sharded log_softmax, nll_loss and cross_entropy with their
-// autograd nodes. Every rank runs the same arithmetic as the single-device kernels
-// (core/kernels/softmax.cpp, loss.cpp) on its slice of classes; only the row statistics and the
-// target log-probabilities cross ranks.
+// autograd nodes. Every rank runs the single-device arithmetic (core/kernels/softmax.cpp,
+// loss.cpp) on its slice of classes; only the row statistics and the target log-probabilities
+// cross ranks. The arithmetic is ops on local tensors plus the vocab-parallel kernel entries
+// (core/kernels/vocab_parallel.h) for what touches each position's target class, so this file
+// never reads a tensor's memory and runs unchanged on every device.
 #include "styles/loss_parallel.h"
 
-#include <algorithm>
-#include <cmath>
 #include <limits>
 #include <memory>
 #include <stdexcept>
 #include <vector>
 
 #include "core/autograd/autograd.h"
-#include "core/dtensor/dtensor.h"
 #include "core/base/error.h"
+#include "core/dtensor/dtensor.h"
+#include "core/kernels/vocab_parallel.h"
 #include "core/ops/loss_parallel_hooks.h"
+#include "core/ops/ops.h"
 
 namespace tensorpar {
 
 namespace {
 
-template <class F>
-auto visit_float(DType dtype, F&& fn) {
-  if (dtype == DType::Float32) return fn.template operator()<float>();
-  return fn.template operator()<double>();  // the only other dtype class_shard() lets through
-}
-
 const Tensor& local_of(const Tensor& t) { return t.impl()->dist->local; }
 
-// The local tensor viewed as [outer, local classes, inner] around the class dim, and the global
-// index of its first class. Example: (8, 16, 12) sharded on dim 1 over 3 ranks: rank 2 holds
-// classes [12, 16), so outer 8, local 4, inner 12, offset 12. Position p = o * inner + k.
+// The local tensor's slice of classes: its class dim and the global range [offset, offset +
+// local) of `classes`. Example: (8, 16, 12) sharded on dim 1 over 3 ranks: rank 2 holds classes
+// [12, 16), so dim 1, local 4, offset 12, classes 16.
 struct ClassShard {
-  std::int64_t outer = 1, local = 0, inner = 1;
+  std::int64_t dim = 1;
+  std::int64_t local = 0;
   std::int64_t offset = 0, classes = 0;
-  std::int64_t positions() const { return outer * inner; }
-  std::int64_t at(std::int64_t p, std::int64_t c) const {
-    return ((p / inner) * local + c) * inner + p % inner;
+  // The local shape with the class dim set to 1: row statistics that broadcast over the classes.
+  Shape stat_shape(const Shape& local_shape) const {
+    Shape s = local_shape;
+    s[std::size_t(dim)] = 1;
+    return s;
   }
-  bool owns(std::int64_t t) const { return t >= offset && t < offset + local; }
 };
-
-// Calls fn(p, c, i) for every local element i (in memory order) at position p and local class c.
-template <class F>
-void for_each_element(const ClassShard& v, F&& fn) {
-  std::int64_t i = 0;
-  for (std::int64_t o = 0; o < v.outer; ++o) {
-    for (std::int64_t c = 0; c < v.local; ++c) {
-      for (std::int64_t k = 0; k < v.inner; ++k, ++i) fn(o * v.inner + k, c, i);
-    }
-  }
-}
 
 // What loss_parallel accepts as its sharded input; the messages follow PyTorch's.
 ClassShard class_shard(const DTensor& x, std::int64_t dim, const char* what) {
@@ -73,11 +60,10 @@ ClassShard class_shard(const DTensor& x, std::int64_t dim, const char* what) {
   const Shape& shape = x.shape();
   const ChunkExtent e = chunk_extent(shape[std::size_t(dim)], mesh.size(0), (*coordinate)[0]);
   ClassShard v;
+  v.dim = dim;
   v.local = e.size;
   v.offset = e.offset;
   v.classes = shape[std::size_t(dim)];
-  for (std::int64_t d = 0; d < dim; ++d) v.outer *= shape[std::size_t(d)];
-  for (std::int64_t d = dim + 1; d < x.dim(); ++d) v.inner *= shape[std::size_t(d)];
   return v;
 }
 
@@ -90,8 +76,8 @@ std::int64_t class_dim(const DTensor& x, const char* what) {
 // The target's and weight's local data, checked before any collective so that every rank (all
 // of them see the same replicated values) fails together.
 struct LossInputs {
-  Tensor target;  // int64, the target's shape
-  Tensor weight;  // [C] or undefined
+  Tensor target;            // int64, the target's shape
+  Tensor position_weights;  // weight[t_p] (1 unweighted), 0 where ignored; the target's shape
 };
 
 Tensor replicated_local(const Tensor& t, const DeviceMesh& mesh, const char* what,
@@ -122,43 +108,32 @@ LossInputs loss_inputs(const DTensor& x, const ClassShard& v, std::int64_t cdim,
   check_arg(target.shape() == expected, what, ": target shape ", shape_text(target.shape()),
             " does not match input shape ", shape_text(x.shape()), " (expected ",
             shape_text(expected), ")");
-  const std::int64_t* t = in.target.data<std::int64_t>();
-  for (std::int64_t p = 0; p < v.positions(); ++p) {
-    check_arg(t[p] == options.ignore_index || (t[p] >= 0 && t[p] < v.classes), what, ": target ",
-              t[p], " is out of range for ", v.classes, " classes");
-  }
+  Tensor weight;
   if (options.weight.defined()) {
-    in.weight = replicated_local(options.weight, x.device_mesh(), what, "weight");
-    check_arg(in.weight.dim() == 1 && in.weight.size(0) == v.classes, what, ": weight has shape ",
-              shape_text(in.weight.shape()), ", expected [", v.classes, "] (one per class)");
-    check_arg(in.weight.dtype() == x.dtype(), what, ": weight dtype ",
-              dtype_name(in.weight.dtype()), " does not match input dtype ", dtype_name(x.dtype()));
+    weight = replicated_local(options.weight, x.device_mesh(), what, "weight");
+    check_arg(weight.dim() == 1 && weight.size(0) == v.classes, what, ": weight has shape ",
+              shape_text(weight.shape()), ", expected [", v.classes, "] (one per class)");
+    check_arg(weight.dtype() == x.dtype(), what, ": weight dtype ", dtype_name(weight.dtype()),
+              " does not match input dtype ", dtype_name(x.dtype()));
   }
+  // Reads every target on the device: "<what>: target 16 is out of range for 16 classes".
+  in.position_weights =
+      kernels::class_weights(in.target, weight, v.classes, options.ignore_index, x.dtype(), what);
   return in;
 }
 
 // log_softmax along the sharded class dim: all_reduce MAX of the local maxima, all_reduce SUM
 // of the local sums of exp(x - max), then (x - max) - log(sum) as the single-device kernel.
-template <class T>
 Tensor sharded_log_softmax(const Tensor& x, const ClassShard& v, Communicator& comm) {
-  const std::int64_t positions = v.positions();
-  Tensor max = full({positions}, -std::numeric_limits<double>::infinity(), x.dtype());
-  Tensor total = zeros({positions}, x.dtype());
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
-  const T* px = x.data<T>();
-  T* m = max.data<T>();
-  T* s = total.data<T>();
-  T* py = y.data<T>();
-  for_each_element(
-      v, [&](std::int64_t p, std::int64_t, std::int64_t i) { m[p] = std::max(m[p], px[i]); });
-  comm.all_reduce(max, {.op = ReduceOp::Max})->wait();
-  for_each_element(
-      v, [&](std::int64_t p, std::int64_t, std::int64_t i) { s[p] += std::exp(px[i] - m[p]); });
+  NoGradGuard no_grad;
+  Tensor max_ = v.local > 0 ? max(x, v.dim, /*keepdim=*/true)
+                            : full(v.stat_shape(x.shape()),
+                                   -std::numeric_limits<double>::infinity(), x.dtype(), x.device());
+  comm.all_reduce(max_, {.op = ReduceOp::Max})->wait();
+  const Tensor shifted = x - max_;
+  Tensor total = sum(exp(shifted), v.dim, /*keepdim=*/true);
   comm.all_reduce(total, {.op = ReduceOp::Sum})->wait();
-  for (std::int64_t p = 0; p < positions; ++p) s[p] = std::log(s[p]);
-  for_each_element(
-      v, [&](std::int64_t p, std::int64_t, std::int64_t i) { py[i] = (px[i] - m[p]) - s[p]; });
-  return y;
+  return shifted - log(total);
 }
 
 struct LossForward {
@@ -168,39 +143,22 @@ struct LossForward {
 
 // nll on sharded log-probabilities: the rank owning a position's target class contributes its
 // log-probability, the others 0, and one all_reduce SUM gives every rank all of them. The rest
-// runs on replicated values exactly as the single-device nll (sums in double).
-template <class T>
+// runs on replicated values as the single-device nll: -w[t_p] * picked_p, summed, divided by the
+// sum of the weights for mean.
 LossForward sharded_nll(const Tensor& lp, const LossInputs& in, const ClassShard& v,
-                        const CrossEntropyOptions& options, Communicator& comm) {
-  const DType dtype = lp.dtype();
-  const std::int64_t* t = in.target.data<std::int64_t>();
-  Tensor picked = zeros({v.positions()}, dtype);
-  T* pk = picked.data<T>();
-  for (std::int64_t p = 0; p < v.positions(); ++p) {
-    if (t[p] != options.ignore_index && v.owns(t[p]))
-      pk[p] = lp.data<T>()[v.at(p, t[p] - v.offset)];
-  }
+                        const CrossEntropyOptions& options, Communicator& comm, const char* what) {
+  NoGradGuard no_grad;
+  Tensor picked =
+      kernels::gather_class(lp, in.target, v.offset, v.classes, options.ignore_index, what);
   comm.all_reduce(picked, {.op = ReduceOp::Sum})->wait();
-  LossForward r{Tensor(), Tensor::empty({}, dtype)};
-  Tensor per = Tensor::empty(in.target.shape(), dtype);
-  T* loss = per.data<T>();
-  double total = 0, total_weight = 0;
-  for (std::int64_t p = 0; p < v.positions(); ++p) {
-    if (t[p] == options.ignore_index) {
-      loss[p] = T(0);
-      continue;
-    }
-    const T w = in.weight.defined() ? in.weight.data<T>()[t[p]] : T(1);
-    loss[p] = -w * pk[p];
-    total += double(loss[p]);
-    total_weight += double(w);
-  }
-  *r.total_weight.data<T>() = T(total_weight);
+  const Tensor per = -in.position_weights * picked;
+  LossForward r{Tensor(), sum(in.position_weights)};
   if (options.reduction == Reduction::None) {
     r.loss = per;
+  } else if (options.reduction == Reduction::Sum) {
+    r.loss = sum(per);
   } else {
-    r.loss = Tensor::empty({}, dtype);
-    *r.loss.data<T>() = T(options.reduction == Reduction::Sum ? total : total / total_weight);
+    r.loss = sum(per) / r.total_weight;  // NaN when every position is ignored, as torch gives
   }
   return r;
 }
@@ -239,19 +197,9 @@ class LogSoftmaxBackward final : public Node {
                 ": saved tensors were released; pass retain_graph to backward twice");
     NoGradGuard no_grad;
     const Tensor g = local_grad(grads[0], spec_->placements, spec_->dtype, name());
-    Tensor dx = Tensor::empty(g.shape(), g.dtype());
-    visit_float(g.dtype(), [&]<class T>() {
-      Tensor total = zeros({v_.positions()}, g.dtype());
-      T* s = total.data<T>();
-      const T* pg = g.data<T>();
-      const T* lp = log_probs_.data<T>();
-      T* out = dx.data<T>();
-      for_each_element(v_, [&](std::int64_t p, std::int64_t, std::int64_t i) { s[p] += pg[i]; });
-      spec_->mesh.group(0).all_reduce(total, {.op = ReduceOp::Sum})->wait();
-      for_each_element(v_, [&](std::int64_t p, std::int64_t, std::int64_t i) {
-        out[i] = pg[i] - std::exp(lp[i]) * s[p];
-      });
-    });
+    Tensor total = sum(g, v_.dim, /*keepdim=*/true);
+    spec_->mesh.group(0).all_reduce(total, {.op = ReduceOp::Sum})->wait();
+    Tensor dx = g - exp(log_probs_) * total;
     return {DTensor(std::move(dx), spec_)};
   }
   void release_saved() override { log_probs_ = Tensor(); }
@@ -293,31 +241,14 @@ class NllBackward final : public Node {
                 ": saved tensors were released; pass retain_graph to backward twice");
     NoGradGuard no_grad;
     const Tensor g = local_grad(grads[0], output_spec_->placements, output_spec_->dtype, name());
-    Tensor dx = zeros(log_probs_.shape(), log_probs_.dtype());
-    visit_float(dx.dtype(), [&]<class T>() {
-      const std::int64_t* t = in_.target.data<std::int64_t>();
-      T scalar = reduction_ == Reduction::None ? T(0) : g.data<T>()[0];
-      if (reduction_ == Reduction::Mean) scalar /= total_weight_.data<T>()[0];
-      std::vector<T> a(std::size_t(v_.positions()));
-      for (std::int64_t p = 0; p < v_.positions(); ++p) {
-        const T up = reduction_ == Reduction::None ? g.data<T>()[p] : scalar;
-        const T w =
-            in_.weight.defined() && t[p] != ignore_index_ ? in_.weight.data<T>()[t[p]] : T(1);
-        a[std::size_t(p)] = t[p] == ignore_index_ ? T(0) : w * up;
-      }
-      const T* lp = log_probs_.data<T>();
-      T* out = dx.data<T>();
-      if (fused_) {
-        for_each_element(v_, [&](std::int64_t p, std::int64_t, std::int64_t i) {
-          out[i] = std::exp(lp[i]) * a[std::size_t(p)];
-        });
-      }
-      for (std::int64_t p = 0; p < v_.positions(); ++p) {
-        if (t[p] == ignore_index_ || !v_.owns(t[p])) continue;
-        T& at_target = out[v_.at(p, t[p] - v_.offset)];
-        at_target = fused_ ? at_target - a[std::size_t(p)] : -a[std::size_t(p)];
-      }
-    });
+    // a_p = w[t_p] * g_p, with g_p = grad[p] (none), grad (sum) or grad / total_weight (mean).
+    const Tensor up = reduction_ == Reduction::None ? g
+                      : reduction_ == Reduction::Sum ? reshape(g, {})
+                                                     : reshape(g, {}) / total_weight_;
+    const Tensor a = in_.position_weights * up;
+    Tensor dx = fused_ ? exp(log_probs_) * reshape(a, v_.stat_shape(log_probs_.shape()))
+                       : zeros(log_probs_.shape(), log_probs_.dtype(), log_probs_.device());
+    kernels::scatter_class_add_(dx, in_.target, -a, v_.offset, ignore_index_);
     return {DTensor(std::move(dx), input_spec_)};
   }
   void release_saved() override {
@@ -344,8 +275,7 @@ class Handlers final : public LossParallelHandlers {
     const DTensor x(input);
     const ClassShard v = class_shard(x, dim, "log_softmax");
     Communicator& comm = x.device_mesh().group(0);
-    Tensor lp = visit_float(
-        x.dtype(), [&]<class T>() { return sharded_log_softmax<T>(local_of(x), v, comm); });
+    Tensor lp = sharded_log_softmax(local_of(x), v, comm);
     DTensor out(lp, x.spec_ptr());
     if (any_requires_grad({x})) {
       auto node = std::make_shared<LogSoftmaxBackward>(std::move(lp), v, dim, x.spec_ptr());
@@ -365,9 +295,8 @@ class Handlers final : public LossParallelHandlers {
     const ClassShard v = class_shard(lp, cdim, "nll_loss");
     LossInputs in = loss_inputs(lp, v, cdim, target, options, "nll_loss");
     const Tensor& lp_local = local_of(lp);
-    const LossForward f = visit_float(lp.dtype(), [&]<class T>() {
-      return sharded_nll<T>(lp_local, in, v, options, lp.device_mesh().group(0));
-    });
+    const LossForward f =
+        sharded_nll(lp_local, in, v, options, lp.device_mesh().group(0), "nll_loss");
     DTensor out = replicated_output(f.loss, lp.device_mesh());
     if (any_requires_grad({lp})) {
       auto source = std::dynamic_pointer_cast<LogSoftmaxBackward>(lp.grad_fn());
@@ -388,11 +317,8 @@ class Handlers final : public LossParallelHandlers {
     const ClassShard v = class_shard(x, cdim, "cross_entropy");
     LossInputs in = loss_inputs(x, v, cdim, target, options, "cross_entropy");
     Communicator& comm = x.device_mesh().group(0);
-    Tensor lp;
-    const LossForward f = visit_float(x.dtype(), [&]<class T>() {
-      lp = sharded_log_softmax<T>(local_of(x), v, comm);
-      return sharded_nll<T>(lp, in, v, options, comm);
-    });
+    Tensor lp = sharded_log_softmax(local_of(x), v, comm);
+    const LossForward f = sharded_nll(lp, in, v, options, comm, "cross_entropy");
     DTensor out = replicated_output(f.loss, x.device_mesh());
     if (any_requires_grad({x})) {
       auto node = std::make_shared<NllBackward>(true, std::move(lp), std::move(in), f.total_weight,

@@ -183,6 +183,18 @@ Tensor KernelBackend::nll_loss_backward(const Tensor&, const Tensor&, const Tens
                                         Reduction, const Tensor&, const Shape&, DType) {
   unsupported("nll_loss_backward");
 }
+Tensor KernelBackend::gather_class(const Tensor&, const Tensor&, std::int64_t, std::int64_t,
+                                   std::int64_t, const char*) {
+  unsupported("gather_class");
+}
+Tensor KernelBackend::class_weights(const Tensor&, const Tensor&, std::int64_t, std::int64_t, DType,
+                                    const char*) {
+  unsupported("class_weights");
+}
+void KernelBackend::scatter_class_add_(Tensor&, const Tensor&, const Tensor&, std::int64_t,
+                                       std::int64_t) {
+  unsupported("scatter_class_add_");
+}
 Tensor KernelBackend::uniform_block(const Shape&, DType, Device, std::uint64_t, std::uint64_t,
                                     const GlobalBlock&) {
   unsupported("uniform_block");

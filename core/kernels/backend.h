@@ -26,6 +26,7 @@
 #include "core/kernels/optim.h"
 #include "core/kernels/random_block.h"
 #include "core/kernels/reduce.h"
+#include "core/kernels/vocab_parallel.h"
 #include "core/tensor/device.h"
 #include "core/tensor/tensor.h"
 
@@ -130,6 +131,16 @@ class KernelBackend {
                                    std::int64_t ignore_index, Reduction reduction,
                                    const Tensor& total_weight, const Shape& input_shape,
                                    DType dtype);
+
+  // ---- vocab-parallel loss pieces (vocab_parallel.h); shapes and offsets are checked,
+  // the targets' values are the backend's to check ----
+  virtual Tensor gather_class(const Tensor& values, const Tensor& target, std::int64_t class_offset,
+                              std::int64_t classes, std::int64_t ignore_index, const char* what);
+  // The result lives on target's device.
+  virtual Tensor class_weights(const Tensor& target, const Tensor& weight, std::int64_t classes,
+                               std::int64_t ignore_index, DType dtype, const char* what);
+  virtual void scatter_class_add_(Tensor& out, const Tensor& target, const Tensor& src,
+                                  std::int64_t class_offset, std::int64_t ignore_index);
 
   // ---- random blocks (random_block.h); `block` is resolved (global shape never empty) ----
   virtual Tensor uniform_block(const Shape& local_shape, DType dtype, Device device,

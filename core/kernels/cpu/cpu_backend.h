@@ -67,6 +67,12 @@ class CpuBackend final : public KernelBackend {
                            std::int64_t ignore_index, Reduction reduction,
                            const Tensor& total_weight, const Shape& input_shape,
                            DType dtype) override;
+  Tensor gather_class(const Tensor& values, const Tensor& target, std::int64_t class_offset,
+                      std::int64_t classes, std::int64_t ignore_index, const char* what) override;
+  Tensor class_weights(const Tensor& target, const Tensor& weight, std::int64_t classes,
+                       std::int64_t ignore_index, DType dtype, const char* what) override;
+  void scatter_class_add_(Tensor& out, const Tensor& target, const Tensor& src,
+                          std::int64_t class_offset, std::int64_t ignore_index) override;
   Tensor uniform_block(const Shape& local_shape, DType dtype, Device device, std::uint64_t seed,
                        std::uint64_t counter_base, const GlobalBlock& block) override;
   Tensor normal_block(const Shape& local_shape, DType dtype, Device device, std::uint64_t seed,
