@@ -111,7 +111,8 @@ std::vector<Tensor> Transformer::forward(const ModuleInputs& inputs) {
   const std::int64_t seq = tokens.size(1);
   check_arg(seq <= args_.max_seq_len, "Transformer.forward: sequence length ", seq,
             " exceeds max_seq_len ", args_.max_seq_len);
-  Tensor h = (*tok_embeddings)(tokens) + (*pos_embeddings)(arange(seq, DType::Int64));
+  const Tensor positions = arange(seq, DType::Int64, tokens.device());
+  Tensor h = (*tok_embeddings)(tokens) + (*pos_embeddings)(positions);
   h = (*dropout)(h);
   for (const auto& layer : *layers) h = (*layer)(h);
   h = (*norm)(h);

@@ -53,9 +53,11 @@ void Adam::step() {
     if (!s.grad.defined()) continue;
     AdamState& st = state_[i];
     if (st.step == 0) {
-      st.exp_avg = zeros(s.param.shape(), s.param.dtype());
-      st.exp_avg_sq = zeros(s.param.shape(), s.param.dtype());
-      if (options_.amsgrad) st.max_exp_avg_sq = zeros(s.param.shape(), s.param.dtype());
+      // The moments live beside their parameter: the same shape, dtype and device.
+      const Device device = s.param.device();
+      st.exp_avg = zeros(s.param.shape(), s.param.dtype(), device);
+      st.exp_avg_sq = zeros(s.param.shape(), s.param.dtype(), device);
+      if (options_.amsgrad) st.max_exp_avg_sq = zeros(s.param.shape(), s.param.dtype(), device);
     }
     ++st.step;
     const double t = static_cast<double>(st.step);
