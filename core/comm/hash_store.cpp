@@ -6,24 +6,6 @@
 
 namespace tensorpar {
 
-namespace {
-
-std::int64_t parse_counter(const std::string& key, const StoreBytes& bytes) {
-  const std::string text(bytes.begin(), bytes.end());
-  std::size_t used = 0;
-  std::int64_t value = 0;
-  try {
-    value = std::stoll(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  check_arg(used == text.size() && !text.empty(), "Store::add: key \"", key,
-            "\" holds a value that is not an integer: \"", text, "\"");
-  return value;
-}
-
-}  // namespace
-
 void HashStore::set(const std::string& key, const StoreBytes& value) {
   {
     std::lock_guard lock(mutex_);
@@ -43,7 +25,7 @@ std::int64_t HashStore::add(const std::string& key, std::int64_t delta) {
   {
     std::lock_guard lock(mutex_);
     auto it = data_.find(key);
-    if (it != data_.end()) value = parse_counter(key, it->second);
+    if (it != data_.end()) value = parse_store_counter("Store::add", key, it->second);
     value += delta;
     const std::string text = std::to_string(value);
     data_[key] = StoreBytes(text.begin(), text.end());

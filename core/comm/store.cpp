@@ -21,4 +21,20 @@ std::string store_timeout_message(const char* what, const std::vector<std::strin
   return os.str();
 }
 
+std::int64_t parse_store_counter(const char* what, const std::string& key, const StoreBytes& bytes) {
+  const std::string text(bytes.begin(), bytes.end());
+  std::size_t used = 0;
+  std::int64_t value = 0;
+  try {
+    value = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || text.empty()) {
+    throw std::invalid_argument(std::string(what) + ": key \"" + key +
+                                "\" holds a value that is not an integer: \"" + text + "\"");
+  }
+  return value;
+}
+
 }  // namespace tensorpar

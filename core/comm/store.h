@@ -30,6 +30,10 @@ class StoreTimeoutError : public std::runtime_error {
 std::string store_timeout_message(const char* what, const std::vector<std::string>& keys,
                                   std::chrono::milliseconds timeout);
 
+// The integer a counter key holds (add() keeps it as decimal text); std::invalid_argument
+// "<what>: key \"k\" holds a value that is not an integer: \"abc\"" otherwise.
+std::int64_t parse_store_counter(const char* what, const std::string& key, const StoreBytes& bytes);
+
 class Store {
  public:
   static constexpr std::chrono::milliseconds kDefaultTimeout{300000};

@@ -198,22 +198,6 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closed_ = false;
 };
 
-std::int64_t parse_counter(const std::string& key, const StoreBytes& bytes) {
-  const std::string text(bytes.begin(), bytes.end());
-  std::size_t used = 0;
-  std::int64_t value = 0;
-  try {
-    value = std::stoll(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != text.size() || text.empty()) {
-    throw std::invalid_argument(cat("TCPStore::add: key \"", key,
-                                    "\" holds a value that is not an integer: \"", text, "\""));
-  }
-  return value;
-}
-
 StoreBytes counter_bytes(std::int64_t v) {
   const std::string text = std::to_string(v);
   return StoreBytes(text.begin(), text.end());
@@ -250,7 +234,7 @@ Response TCPStoreServer::Impl::handle(Session& session, const Request& q, bool& 
       std::int64_t v = 0;
       if (auto it = data.find(key); it != data.end()) {
         try {
-          v = parse_counter(key, it->second);
+          v = parse_store_counter("TCPStore::add", key, it->second);
         } catch (const std::exception& e) {
           return error(e.what());
         }

@@ -37,21 +37,6 @@ void require_arithmetic_dtype(DType dtype, BinaryOp op, const char* what) {
   if (!ok) unsupported_dtype(dtype, what);
 }
 
-// Whether unary_backward reads the forward output y (else x, or neither for neg).
-bool backward_reads_y(UnaryOp op) {
-  switch (op) {
-    case UnaryOp::Relu:
-    case UnaryOp::Exp:
-    case UnaryOp::Sqrt:
-    case UnaryOp::Rsqrt:
-    case UnaryOp::Tanh:
-    case UnaryOp::Sigmoid:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // a op s (scalar_on_left false) or s op a (true), the broadcasting arithmetic's dtypes.
 Tensor scalar_op(BinaryOp op, const Tensor& a, double s, bool scalar_on_left) {
   const char* what = binary_name(op);
@@ -202,7 +187,7 @@ Tensor unary(UnaryOp op, const Tensor& x) {
 Tensor unary_backward(UnaryOp op, const Tensor& grad, const Tensor& x, const Tensor& y) {
   const std::string what = cat(unary_name(op), "_backward");
   require(grad, what.c_str(), "grad");
-  const bool reads_y = backward_reads_y(op);
+  const bool reads_y = unary_backward_reads_output(op);
   const bool reads_x = !reads_y && op != UnaryOp::Neg;
   const Tensor& input = reads_y ? y : x;
   const char* input_name = reads_y ? "y" : "x";
@@ -228,6 +213,20 @@ void affine_(Tensor& t, double a, double b, const char* what) {
   check_arg(t.dtype() == DType::Float32 || t.dtype() == DType::Float64, what,
             ": dtype must be float32 or float64, got ", dtype_name(t.dtype()));
   backend_for(t).affine_(t, a, b);
+}
+
+bool unary_backward_reads_output(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::Relu:
+    case UnaryOp::Exp:
+    case UnaryOp::Sqrt:
+    case UnaryOp::Rsqrt:
+    case UnaryOp::Tanh:
+    case UnaryOp::Sigmoid:
+      return true;
+    default:
+      return false;
+  }
 }
 
 }  // namespace tensorpar::kernels

@@ -69,6 +69,9 @@ Tensor unary(UnaryOp op, const Tensor& x);
 // cheaper). Which one is read: neg neither; relu, exp, sqrt, rsqrt, tanh and sigmoid read y;
 // gelu_tanh, gelu_exact, silu and log read x. The one not read may be an undefined Tensor.
 Tensor unary_backward(UnaryOp op, const Tensor& grad, const Tensor& x, const Tensor& y);
+// Whether unary_backward reads the forward output y (relu, exp, sqrt, rsqrt, tanh, sigmoid) rather
+// than x (neg reads neither).
+bool unary_backward_reads_output(UnaryOp op);
 
 // In place: a += alpha * b (same shape and dtype, float only). Used for gradient accumulation
 // and optimizers. b may be a itself.

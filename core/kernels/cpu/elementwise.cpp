@@ -240,21 +240,6 @@ void unary_backward_into(UnaryOp op, CMap<T> g, const T* xp, const T* yp, Map<T>
   }
 }
 
-// Whether unary_backward reads the forward output y (else x, or neither for neg).
-bool backward_reads_y(UnaryOp op) {
-  switch (op) {
-    case UnaryOp::Relu:
-    case UnaryOp::Exp:
-    case UnaryOp::Sqrt:
-    case UnaryOp::Rsqrt:
-    case UnaryOp::Tanh:
-    case UnaryOp::Sigmoid:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // ---- equal shapes, every dtype ----
 
 // out = a op b over equal shapes and dtypes; out may be a itself.
@@ -475,7 +460,7 @@ Tensor CpuBackend::unary(UnaryOp op, const Tensor& x) {
 
 Tensor CpuBackend::unary_backward(UnaryOp op, const Tensor& grad, const Tensor& x,
                                   const Tensor& y) {
-  const bool reads_y = backward_reads_y(op);
+  const bool reads_y = unary_backward_reads_output(op);
   const bool reads_x = !reads_y && op != UnaryOp::Neg;
   Tensor out = Tensor::empty(grad.shape(), grad.dtype(), grad.device());
   const std::string what = tensorpar::cat(unary_name(op), "_backward");

@@ -1,5 +1,6 @@
 #pragma once
 // A raw TCP client for feeding a TCPStoreServer bytes no TCPStore would send.
+#include <algorithm>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -62,10 +63,10 @@ class RawClient {
 
 // A frame with the given body: u32 little-endian length, then the body.
 inline std::vector<std::uint8_t> frame(const std::vector<std::uint8_t>& body) {
-  std::vector<std::uint8_t> out;
+  std::vector<std::uint8_t> out(4 + body.size());
   const auto n = static_cast<std::uint32_t>(body.size());
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(n >> (8 * i)));
-  out.insert(out.end(), body.begin(), body.end());
+  for (int i = 0; i < 4; ++i) out[std::size_t(i)] = static_cast<std::uint8_t>(n >> (8 * i));
+  std::copy(body.begin(), body.end(), out.begin() + 4);
   return out;
 }
 
