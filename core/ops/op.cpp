@@ -119,17 +119,25 @@ thread_local LruCache<std::string, std::shared_ptr<const ShardingPlan>> t_plans(
 // ShardContext, which is built per call).
 std::shared_ptr<const ShardingPlan> plan_for(const OpDef& op,
                                              const std::vector<const DTensorSpec*>& specs) {
-  std::string key = op.name();
+  // Integers go in as raw bytes, each list after its length, so the key is unambiguous without
+  // formatting numbers (this runs on every op on DTensors).
+  std::string key;
+  key.reserve(128);
+  key += op.name();
   key += '|';
   op.rule_key(key);
+  auto append_int = [&key](std::int64_t v) {
+    key.append(reinterpret_cast<const char*>(&v), sizeof v);
+  };
+  auto append_list = [&](const std::vector<std::int64_t>& values) {
+    append_int(static_cast<std::int64_t>(values.size()));
+    for (std::int64_t v : values) append_int(v);
+  };
   key += "|mesh:";
   for (const DTensorSpec* s : specs) {
     if (!s) continue;
     // Every DTensor input lives on the same mesh (apply_distributed checks it).
-    for (std::int64_t e : s->mesh.shape()) {
-      key += std::to_string(e);
-      key += ',';
-    }
+    append_list(s->mesh.shape());
     break;
   }
   for (const DTensorSpec* s : specs) {
@@ -140,11 +148,7 @@ std::shared_ptr<const ShardingPlan> plan_for(const OpDef& op,
       const std::uint32_t k = p.key();
       key.append(reinterpret_cast<const char*>(&k), sizeof k);
     }
-    key += ':';
-    for (std::int64_t e : s->shape) {
-      key += std::to_string(e);
-      key += ',';
-    }
+    append_list(s->shape);
   }
   if (const auto* cached = t_plans.find(key)) return *cached;
   auto plan = std::make_shared<const ShardingPlan>(op.sharding(specs));
