@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 
@@ -38,8 +39,15 @@ void ring_reduce_scatter(::gloo::Context& context, const std::byte* input, std::
       context.createUnboundBuffer(staging + block_bytes, block_bytes)};
   auto out = context.createUnboundBuffer(output, block_bytes);
 
+  // In place (output is block r of input, or overlaps input): the last step still reads this
+  // rank's own input block, so it receives into staging and reduces into output afterwards.
+  const std::byte* own = input + block(r);
+  const std::less<const std::byte*> before;
+  const bool aliased =
+      before(output, input + w * block_bytes) && before(input, output + block_bytes);
   for (int s = 0; s < w - 1; ++s) {
-    ::gloo::transport::UnboundBuffer& into = s == w - 2 ? *out : *stage[s % 2];
+    const bool last = s == w - 2;
+    ::gloo::transport::UnboundBuffer& into = last && !aliased ? *out : *stage[s % 2];
     ::gloo::transport::UnboundBuffer& from = s == 0 ? *in : *stage[(s - 1) % 2];
     into.recv(left, slot);
     if (s == 0) {
@@ -49,6 +57,12 @@ void ring_reduce_scatter(::gloo::Context& context, const std::byte* input, std::
     }
     if (!into.waitRecv(remaining())) throw std::runtime_error("ring reduce_scatter: recv aborted");
     auto* sum = static_cast<std::byte*>(into.ptr);
+    if (last && aliased) {
+      // After the send: it may still read input, which output overlaps.
+      if (!from.waitSend(remaining())) throw std::runtime_error("ring reduce_scatter: send aborted");
+      reduce(output, sum, own, block_elements);  // elementwise: output may be own
+      break;
+    }
     reduce(sum, sum, input + block(r - 2 - s), block_elements);
     if (!from.waitSend(remaining())) throw std::runtime_error("ring reduce_scatter: send aborted");
   }
