@@ -53,16 +53,26 @@ TEST(CliDevice, TrainWithSequenceParallelAndDropoutOnTheStandIn) {
   expect_same_training("--world 2 --sequence-parallel --dropout 0.2 --dtype f64");
 }
 
-TEST(CliDevice, CheckRunsTheRuleMatrixOnTheStandIn) {
-  const auto r = run_cli("check --device standin --op matmul --json", true);
-  ASSERT_EQ(r.exit_code, 0) << r.out;
-  const Value v = parse_json(r.out);
-  EXPECT_TRUE(v["ok"].boolean());
-  ASSERT_FALSE(v["ops"].arr().empty());
-  for (const Value& op : v["ops"].arr()) {
-    EXPECT_GT(op["rule_cases"].num(), 0);
-    EXPECT_EQ(op["rule_failures"].num(), 0);
-    EXPECT_EQ(op["count_failures"].num(), 0);
+// The whole op-rule matrix (every op, every placement combination on meshes 2, 3, 4 and 2x2,
+// values, gradients and collective counts) on the stand-in, and the same report as on the CPU.
+TEST(CliDevice, CheckRunsTheWholeRuleMatrixOnTheStandInAsOnTheCpu) {
+  const auto standin = run_cli("check --device standin --json", true);
+  const auto cpu = run_cli("check --json", true);
+  ASSERT_EQ(standin.exit_code, 0) << standin.out;
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.out;
+  const Value a = parse_json(cpu.out), b = parse_json(standin.out);
+  EXPECT_TRUE(b["ok"].boolean());
+  ASSERT_EQ(b["ops"].arr().size(), a["ops"].arr().size());
+  ASSERT_GE(b["ops"].arr().size(), 20u);
+  for (std::size_t i = 0; i < a["ops"].arr().size(); ++i) {
+    const Value& x = a["ops"].arr()[i];
+    const Value& y = b["ops"].arr()[i];
+    EXPECT_EQ(y["op"].str(), x["op"].str());
+    EXPECT_GT(y["rule_cases"].num(), 0);
+    for (const char* key : {"rule_cases", "rule_failures", "count_failures", "backward_exact",
+                            "gradcheck_max_rel_err"}) {
+      EXPECT_EQ(y[key].num(), x[key].num()) << x["op"].str() << " " << key;
+    }
   }
 }
 
