@@ -12,21 +12,27 @@
 // root (CommMismatchError otherwise), a rank that does not arrive within the timeout is named
 // (CommTimeoutError), and a failed or finished rank makes its peers fail instead of hang.
 //
+// Memory. Tensors are reached only through their device's DeviceInterface
+// (core/tensor/device_interface.h): copies and reductions run on the tensors' device, so the sim
+// runs over any device (the CPU, the stand-in device, later CUDA tensors on one GPU).
+//
 // Algorithm. Each call of a rank publishes a descriptor and its buffer pointers in a slot of its
 // group, then all ranks meet at a FutexBarrier phase (rendezvous.h). After it every rank compares
 // all descriptors (a mismatch fails every rank the same way), then does its share of the work:
 //
 //   large messages (zero-copy, two phases):
 //     all_reduce      rank r reduces block r of all W buffers and writes the result into block r
-//                     of all W buffers, tile by tile (reduce.h)
+//                     of all W buffers, tile by tile (the device interface's reduce;
+//                     core/tensor/host_reduce.h on the CPU)
 //     reduce_scatter  rank r reduces block r of all W inputs into its output
 //     all_gather      rank r copies every rank's input into its output
 //     all_to_all      rank r copies block r of every rank's input into its output
 //     broadcast       every rank copies the root's buffer
 //     scatter         rank r copies block r of the root's input
 //     then a completion phase: nobody returns (and frees its buffers) while a peer still reads.
-//   small messages (one phase; up to 32 KiB staged per rank, less in groups of over 16 ranks,
-//   and for all_reduce only while W * bytes <= 64 KiB, as every rank reduces the whole message):
+//   small messages (one phase; host devices only, as staging is host memory; up to 32 KiB staged
+//   per rank, less in groups of over 16 ranks, and for all_reduce only while W * bytes <= 64 KiB,
+//   as every rank reduces the whole message):
 //     each rank copies its input into its staging area before the phase and reads from the peers'
 //     staging areas after it. Slots and staging areas are double-buffered by call parity: call n
 //     writes parity n % 2, and a rank can only start writing call n + 2 after passing call n + 1's
