@@ -20,6 +20,8 @@ namespace {
 
 using testing::iota;
 using testing::slice_of;
+using testing::plan_counts;
+using testing::reduced_value;
 
 std::vector<Placements> product_of(const std::vector<Placement>& choices, std::size_t ndim) {
   std::vector<Placements> out{{}};
@@ -35,32 +37,6 @@ std::vector<Placements> product_of(const std::vector<Placement>& choices, std::s
     out = std::move(next);
   }
   return out;
-}
-
-// Partial sources hold G + (sum of their Partial coordinates); see the sim matrix for the form.
-Tensor reduced_value(const Tensor& g, const Shape& mesh, const Placements& src) {
-  double n_sum = 1, shift = 0;
-  for (std::size_t m = 0; m < src.size(); ++m) {
-    if (!src[m].is_partial()) continue;
-    const double n = static_cast<double>(mesh[m]);
-    if (src[m].reduce_op() == ReduceOp::Sum) {
-      n_sum *= n;
-      shift += (n - 1) / 2;
-    } else {
-      shift += n - 1;
-    }
-  }
-  return (g + shift) * n_sum;
-}
-
-std::map<std::string, std::int64_t> plan_counts(const Shape& mesh, const RedistributePlan& plan) {
-  std::map<std::string, std::int64_t> counts;
-  for (const auto& step : plan.steps) {
-    if (mesh[step.mesh_dim] == 1) continue;
-    if (auto kind = step_collective(step.from, step.to))
-      ++counts[std::string(collective_name(*kind))];
-  }
-  return counts;
 }
 
 void expect_matrix_passes_on_gloo(const Shape& mesh_shape) {

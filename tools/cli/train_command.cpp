@@ -336,6 +336,14 @@ RankRun decode_payload(const std::vector<double>& in, int steps, const RankRun& 
   return run;
 }
 
+// The single-device reference run, with its progress line and wall time, into result.
+void run_timed_reference(const TrainConfig& c, bool show_progress, TrainResult& result) {
+  Progress progress("reference", c, show_progress, nullptr);
+  const auto t0 = std::chrono::steady_clock::now();
+  result.reference = run_reference(c, [&](int step, double loss) { progress.update(step, loss); });
+  result.reference_wall_s = seconds_since(t0);
+}
+
 // One rank of a job (--backend gloo): train this rank's part, send rank 0 the record, and on
 // rank 0 run the reference and report.
 int run_train_in_job(const Options& o) {
@@ -365,13 +373,7 @@ int run_train_in_job(const Options& o) {
     result.wall_s = std::max(result.wall_s, wall);
     if (r > 0) result.ranks.push_back(std::move(other));
   }
-  if (c.compare) {
-    Progress progress("reference", c, show_progress, nullptr);
-    const auto t0 = std::chrono::steady_clock::now();
-    result.reference =
-        run_reference(c, [&](int step, double loss) { progress.update(step, loss); });
-    result.reference_wall_s = seconds_since(t0);
-  }
+  if (c.compare) run_timed_reference(c, show_progress, result);
   return report(o, result);
 }
 
@@ -388,13 +390,7 @@ int run_train(const std::vector<std::string>& argv) {
   TrainResult result;
   result.config = c;
   result.trace_path = o.trace_path;
-  if (c.compare) {
-    Progress progress("reference", c, show_progress, nullptr);
-    const auto t0 = std::chrono::steady_clock::now();
-    result.reference =
-        run_reference(c, [&](int step, double loss) { progress.update(step, loss); });
-    result.reference_wall_s = seconds_since(t0);
-  }
+  if (c.compare) run_timed_reference(c, show_progress, result);
   {
     Progress progress("train", c, show_progress, c.compare ? &result.reference : nullptr);
     try {

@@ -23,6 +23,11 @@ template <class T>
 using Map = Eigen::Map<Vec<T>>;
 template <class T>
 using CMap = Eigen::Map<const Vec<T>>;
+// A row-major 2-D view of a buffer (rows x columns), e.g. the (n, inner) slab of an AxisView.
+template <class T>
+using Block = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+template <class T>
+using CBlock = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
 
 // A tensor's elements as T*: the CPU backend serves every device whose memory the host can
 // address, so it reads device_data(), never data_ptr() (which only CPU tensors allow). T is

@@ -11,10 +11,6 @@ namespace tensorpar::kernels {
 
 namespace {
 
-template <class T>
-using Block = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
-template <class T>
-using CBlock = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
 
 // The [N, C, inner] view of a checked input shape.
 AxisView class_view(const Shape& input_shape) {

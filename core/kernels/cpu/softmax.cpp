@@ -9,10 +9,6 @@ namespace tensorpar::kernels {
 namespace {
 
 template <class T>
-using Block = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
-template <class T>
-using CBlock = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
-template <class T>
 using Row = Eigen::Array<T, 1, Eigen::Dynamic>;
 
 // softmax or log_softmax of every (n, inner) block of the outer slabs.

@@ -20,21 +20,13 @@ using tensor_testing::expect_error;
 
 constexpr Device kStandIn{DeviceType::StandIn, 0};
 
-// Host memory for the stand-in device, so the tests can make tensors on it. Never unregistered:
-// the registry has no way back to "none", and a forwarding allocator is harmless to leave.
-class HostAllocator final : public Allocator {
- public:
-  void* allocate(std::size_t nbytes) override {
-    return std::aligned_alloc(64, (nbytes + 63) / 64 * 64 + 64);
-  }
-  void deallocate(void* ptr, std::size_t) override { std::free(ptr); }
-};
-
 // Registers `backend` for the stand-in device for one test and restores what was there.
 class StandInBackendScope {
  public:
   explicit StandInBackendScope(KernelBackend* backend)
       : saved_(kernels::registered_kernel_backend(DeviceType::StandIn)) {
+    // Host memory for the stand-in, so the tests can make tensors on it; an allocator stays
+    // registered once set (there is no way back to "none"), which is harmless here.
     static HostAllocator allocator;
     try {
       allocator_for(DeviceType::StandIn);
