@@ -2,7 +2,8 @@
 # Installs what tensorpar builds with, from Debian's packages, and nothing that is already there.
 # Safe to run again and again; needs root (or sudo) only when something is missing.
 set -euo pipefail
-packages=(cmake g++ make libeigen3-dev libboost-dev libgloo-dev libgtest-dev libgmock-dev libbenchmark-dev)
+packages=(cmake g++ make libeigen3-dev libboost-dev libgloo-dev libgtest-dev libgmock-dev libbenchmark-dev
+          nlohmann-json3-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

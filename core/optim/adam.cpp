@@ -74,4 +74,32 @@ void Adam::step() {
   }
 }
 
+Optimizer::ParamState Adam::param_state(std::size_t i) const {
+  const AdamState& st = state_.at(i);
+  ParamState out;
+  if (st.step == 0) return out;
+  out.tensors = {{"exp_avg", st.exp_avg}, {"exp_avg_sq", st.exp_avg_sq}};
+  if (options_.amsgrad) out.tensors.emplace_back("max_exp_avg_sq", st.max_exp_avg_sq);
+  out.counters = {{"step", st.step}};
+  return out;
+}
+
+void Adam::load_param_state(std::size_t i, const ParamState& state) {
+  AdamState& st = state_.at(i);
+  if (state.tensors.empty() && state.counters.empty()) {
+    st = AdamState{};
+    return;
+  }
+  std::vector<std::string> tensors{"exp_avg", "exp_avg_sq"};
+  if (options_.amsgrad) tensors.push_back("max_exp_avg_sq");
+  check_param_state(i, state, tensors, {"step"});
+  const std::int64_t step = state_counter(state, "step");
+  check_arg(step > 0, name_, ": state counter 'step' of parameter ", i,
+            " is 0 but moments are given");
+  st.step = step;
+  st.exp_avg = state_tensor(state, "exp_avg");
+  st.exp_avg_sq = state_tensor(state, "exp_avg_sq");
+  st.max_exp_avg_sq = options_.amsgrad ? state_tensor(state, "max_exp_avg_sq") : Tensor();
+}
+
 }  // namespace tensorpar::optim

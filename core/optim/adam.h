@@ -51,6 +51,11 @@ class Adam : public Optimizer {
   void set_lr(double lr);
   const AdamState& state(std::size_t i) const { return state_.at(i); }
 
+  std::string type_name() const override { return name_; }
+  // {exp_avg, exp_avg_sq (, max_exp_avg_sq)} and {step}; empty before the first update.
+  ParamState param_state(std::size_t i) const override;
+  void load_param_state(std::size_t i, const ParamState& state) override;
+
  protected:
   Adam(std::vector<Tensor> params, const AdamOptions& options, bool decoupled_weight_decay,
        const char* name);

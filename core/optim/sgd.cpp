@@ -51,4 +51,20 @@ void SGD::step() {
   }
 }
 
+Optimizer::ParamState SGD::param_state(std::size_t i) const {
+  ParamState out;
+  const Tensor& buf = momentum_buffers_.at(i);
+  if (buf.defined()) out.tensors = {{"momentum_buffer", buf}};
+  return out;
+}
+
+void SGD::load_param_state(std::size_t i, const ParamState& state) {
+  if (state.tensors.empty() && state.counters.empty()) {
+    momentum_buffers_.at(i) = Tensor();
+    return;
+  }
+  check_param_state(i, state, {"momentum_buffer"}, {});
+  momentum_buffers_.at(i) = state_tensor(state, "momentum_buffer");
+}
+
 }  // namespace tensorpar::optim

@@ -31,6 +31,11 @@ class SGD : public Optimizer {
   // The momentum buffer of parameter i (local layout); undefined before its first update.
   const Tensor& momentum_buffer(std::size_t i) const { return momentum_buffers_.at(i); }
 
+  std::string type_name() const override { return "SGD"; }
+  // {momentum_buffer} once the parameter has one (momentum != 0 and an update ran).
+  ParamState param_state(std::size_t i) const override;
+  void load_param_state(std::size_t i, const ParamState& state) override;
+
  private:
   SGDOptions options_;
   std::vector<Tensor> momentum_buffers_;
