@@ -26,6 +26,10 @@ extern const char* const kRedistributeUsage;
 int run_check(const std::vector<std::string>& args);
 extern const char* const kCheckUsage;
 
+// What a sharded checkpoint holds, and one safetensors file of its weights (core/checkpoint).
+int run_checkpoint(const std::vector<std::string>& args);
+extern const char* const kCheckpointUsage;
+
 // Starts the workers of a multi-process job, as torchrun does (launcher.h).
 int run_run(const std::vector<std::string>& args);
 extern const char* const kRunUsage;

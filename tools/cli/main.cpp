@@ -20,6 +20,8 @@ const Command kCommands[] = {
      kRedistributeUsage, run_redistribute},
     {"check", "gradient checks and the sharding-rule matrix of every op on the simulated backend",
      kCheckUsage, run_check},
+    {"checkpoint", "what a sharded checkpoint holds (info); one safetensors file of it (consolidate)",
+     kCheckpointUsage, run_checkpoint},
     {"run", "start the processes of a multi-process job (torchrun's role): one per rank",
      kRunUsage, run_run},
 };

@@ -28,7 +28,8 @@ const char* const kTrainUsage =
     "                       [--layers 2 --dim 64 --heads 4 --vocab 64 --seq 32\n"
     "                       --batch 8] [--sequence-parallel] [--loss-parallel] [--dropout 0]\n"
     "                       [--steps 50] [--optimizer adam|sgd] [--lr X] [--dtype f32|f64]\n"
-    "                       [--seed 0] [--no-compare] [--trace FILE] [--json]\n\n"
+    "                       [--seed 0] [--no-compare] [--trace FILE] [--json]\n"
+    "                       [--save DIR [--save-every N]] [--load DIR|FILE.safetensors]\n\n"
     "Trains the reference Transformer with tensor parallelism over --world simulated ranks on a\n"
     "next-token task drawn from --seed, and the same model on one device from the same seed and\n"
     "batches. Prints the loss curve against that reference, the collectives per step split into\n"
@@ -47,6 +48,13 @@ const char* const kTrainUsage =
     "  --heads must be divisible by --world (each rank takes whole heads); the sequence may\n"
     "  split unevenly under --sequence-parallel.\n"
     "  --lr defaults to 1e-2 (adam) or 0.1 (sgd).\n"
+    "  --save DIR     write a sharded checkpoint into DIR after the last step (and with\n"
+    "                 --save-every N after every N steps): model, optimizer, step, generator\n"
+    "  --load DIR     resume from a checkpoint saved at any --world, with or without\n"
+    "                 --sequence-parallel, on any backend: --steps more steps follow the saved\n"
+    "                 one, exactly as an uninterrupted run; the reference resumes from it too.\n"
+    "                 A lone .safetensors file (tensorpar checkpoint consolidate) gives the\n"
+    "                 weights only and starts at step 0\n"
     "  --no-compare   skip the single-device reference\n"
     "  --trace FILE   write a Chrome trace-event JSON (Perfetto, chrome://tracing): one track\n"
     "                 per rank with every op and collective\n"
@@ -102,7 +110,8 @@ struct Options {
 Options parse_options(const std::vector<std::string>& argv) {
   const Args args(argv,
                   {"world", "layers", "dim", "heads", "vocab", "seq", "batch", "dropout", "steps",
-                   "optimizer", "lr", "dtype", "seed", "trace", "backend", "device"},
+                   "optimizer", "lr", "dtype", "seed", "trace", "backend", "device", "save",
+                   "save-every", "load"},
                   {"sequence-parallel", "loss-parallel", "no-compare", "json"});
   Options o;
   TrainConfig& c = o.config;
@@ -157,6 +166,14 @@ Options parse_options(const std::vector<std::string>& argv) {
   if (args.has("trace") && o.trace_path.empty()) throw UsageError("--trace needs a file name");
   c.keep_trace = !o.trace_path.empty();
   o.json = args.has("json");
+  c.save_dir = args.get_or("save", "");
+  if (args.has("save") && c.save_dir.empty()) throw UsageError("--save needs a folder");
+  c.save_every = static_cast<int>(int_flag(args, "save-every", 0, 1, 1000000));
+  if (args.has("save-every") && c.save_dir.empty()) {
+    throw UsageError("--save-every " + *args.get("save-every") + " needs --save DIR");
+  }
+  c.load_path = args.get_or("load", "");
+  if (args.has("load") && c.load_path.empty()) throw UsageError("--load needs a folder or file");
   return o;
 }
 

@@ -15,6 +15,7 @@
 #include "sim/world.h"
 #include "styles/loss_parallel.h"
 #include "styles/transformer_plan.h"
+#include "tools/cli/train_checkpoint.h"
 
 namespace tensorpar::cli {
 
@@ -140,6 +141,7 @@ RankRun train_rank(const TrainConfig& c, int rank, const StepCallback& on_step) 
                            .local_output_for_attn = false,
                            .loss_parallel = c.loss_parallel});
   auto opt = make_optimizer(c, model.parameters());
+  const std::int64_t first_step = resume_training(c, model, *opt);
 
   RankRun run;
   profiler::ProfileRecorder recorder;
@@ -147,7 +149,7 @@ RankRun train_rank(const TrainConfig& c, int rank, const StepCallback& on_step) 
   CommDebugMode comm;
   run.run_start_ns = profiler::now_ns();
   for (int step = 0; step < c.steps; ++step) {
-    const Batch batch = task_batch(c, pattern, step);
+    const Batch batch = task_batch(c, pattern, int(first_step) + step);
     std::array<std::int64_t, 4> marks{};
     marks[0] = profiler::now_ns();
     Tensor loss = batch_loss(model, batch, c);
@@ -169,6 +171,11 @@ RankRun train_rank(const TrainConfig& c, int rank, const StepCallback& on_step) 
     }
     recorder.clear();
     if (rank == 0 && on_step) on_step(step, run.losses.back());
+    if (save_due(c, step)) {
+      save_training(c, model, *opt, first_step + step + 1);
+      comm.reset();  // the save's collectives belong to no step
+      recorder.clear();
+    }
   }
   return run;
 }
@@ -184,9 +191,10 @@ std::vector<double> run_reference(const TrainConfig& c, const StepCallback& on_s
   manual_seed(c.seed);
   nn::Transformer model(model_args(c));
   auto opt = make_optimizer(c, model.parameters());
+  const std::int64_t first_step = resume_training(c, model, *opt);
   std::vector<double> losses;
   for (int step = 0; step < c.steps; ++step) {
-    Tensor loss = batch_loss(model, task_batch(c, pattern, step), plain);
+    Tensor loss = batch_loss(model, task_batch(c, pattern, int(first_step) + step), plain);
     loss.backward();
     opt->step();
     opt->zero_grad();

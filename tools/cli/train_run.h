@@ -38,6 +38,12 @@ struct TrainConfig {
   bool loss_parallel = false;
   bool compare = true;      // run the single-device reference
   bool keep_trace = false;  // keep every profiler event (for --trace)
+  // Checkpoints (train_checkpoint.h): --load resumes from a checkpoint folder (or starts from
+  // the weights of a lone .safetensors file); --save writes one after the last step and, with
+  // --save-every N, after every N steps.
+  std::string load_path;
+  std::string save_dir;
+  int save_every = 0;
 };
 
 // The learning rate used when --lr is not given: 1e-2 for Adam, 0.1 for SGD.
