@@ -10,7 +10,7 @@
 //                   buffer without holes or overlaps
 //
 // Worked example: one F32 tensor "w" of shape [2] holds 8 bytes of data; its header
-// {"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}} is 51 bytes, padded to 56 so the data
+// {"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}} is 54 bytes, padded to 56 so the data
 // starts at byte 64, 8-byte aligned; the file is 72 bytes.
 #include <cstdint>
 #include <map>
