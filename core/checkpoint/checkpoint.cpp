@@ -406,17 +406,21 @@ void save_checkpoint(const std::string& dir, const nn::Module& model,
   check_state(generation > 0, "save_checkpoint: rank 0 could not prepare folder '", dir, "'");
 
   const FilePlan plan = plan_file(metas, writer, rank);
+  std::string write_error;
   try {
     if (!plan.items.empty()) {
       write_shard_file((fs::path(dir) / shard_file_name(generation, rank)).string(), plan, parts);
     }
-  } catch (...) {
-    failure = std::current_exception();
+  } catch (const std::exception& e) {
+    write_error = e.what();
   }
-  if (!all_ok(world, !failure)) {
-    if (failure) std::rethrow_exception(failure);
-    throw std::runtime_error(cat("save_checkpoint: another rank failed to write its shards into '",
-                                 dir, "'; the folder's previous checkpoint is unchanged"));
+  if (!all_ok(world, write_error.empty())) {
+    throw std::runtime_error(
+        write_error.empty()
+            ? cat("save_checkpoint: another rank failed to write its shards into '", dir,
+                  "'; the folder's previous checkpoint is unchanged")
+            : cat("save_checkpoint: rank ", rank, " failed to write its shards (", write_error,
+                  "); the folder's previous checkpoint is unchanged"));
   }
 
   if (rank == 0) {

@@ -40,7 +40,7 @@ class Params : public nn::Module {
                   DType dtype = DType::Float64) {
     double next = start;
     for (const auto& [name, shape] : shapes) {
-      register_parameter(name, counting(shape, next, dtype).requires_grad_());
+      register_parameter(name, counting(shape, next, dtype).requires_grad_(is_floating(dtype)));
       next += 1000;
     }
   }
@@ -55,7 +55,7 @@ void distribute(nn::Module& m, const DeviceMesh& mesh,
   for (const auto& [name, pl] : placements) {
     NoGradGuard no_grad;
     DTensor d = distribute_tensor(m.parameter(name).detach(), mesh, pl, std::nullopt);
-    d.requires_grad_();
+    d.requires_grad_(is_floating(d.dtype()));
     m.set_parameter(name, d);
   }
 }
@@ -169,6 +169,21 @@ TEST(Checkpoint, TwoDimensionalSaveLoadsOnOneDeviceAndBack) {
     load_checkpoint(folder / "one", m, nullptr);
     expect_params_equal(m, Params(0));
   });
+}
+
+TEST(Checkpoint, EveryDtypeRoundTripsBitForBit) {
+  for (DType dtype : {DType::BFloat16, DType::Float32, DType::Int64}) {
+    const testing::TempFolder folder;
+    sim::run(3, [&](int) {
+      Params m(0.5, Params::default_shapes(), dtype);
+      distribute(m, DeviceMesh({3}), {{"a", {Shard(1)}}, {"b", {Shard(0)}}});
+      save_checkpoint(folder / "ck", m, nullptr);
+    });
+    EXPECT_EQ(read_checkpoint_index(folder / "ck").find("model.a")->dtype, dtype);
+    Params single(9, Params::default_shapes(), dtype);
+    load_checkpoint(folder / "ck", single, nullptr);
+    expect_params_equal(single, Params(0.5, Params::default_shapes(), dtype));
+  }
 }
 
 // One Adam step with gradient 1 everywhere on every parameter.
@@ -366,15 +381,24 @@ TEST_F(CheckpointErrors, APartialValueIsRefusedAtSave) {
 TEST_F(CheckpointErrors, ASaveInterruptedBetweenFilesLeavesThePreviousCheckpointLoadable) {
   // Rank 1 cannot create its file (its temporary name is taken by a folder); rank 0 writes its.
   fs::create_directories(dir() + "/g2-rank1.safetensors.tmp");
-  expect_error<std::runtime_error>(
-      [&] {
-        sim::run(2, [&](int) {
-          Params m(50);
-          distribute(m, DeviceMesh({2}), {{"a", {Shard(0)}}});
-          save_checkpoint(dir(), m, nullptr);
-        });
-      },
-      "cannot create '" + dir() + "/g2-rank1.safetensors.tmp'");
+  std::vector<std::string> errors(2);
+  EXPECT_THROW(sim::run(2,
+                        [&](int rank) {
+                          Params m(50);
+                          distribute(m, DeviceMesh({2}), {{"a", {Shard(0)}}});
+                          try {
+                            save_checkpoint(dir(), m, nullptr);
+                          } catch (const std::runtime_error& e) {
+                            errors[std::size_t(rank)] = e.what();
+                            throw;
+                          }
+                        }),
+               sim::RankFailure);
+  EXPECT_EQ(errors[1], "save_checkpoint: rank 1 failed to write its shards (cannot create '" +
+                           dir() + "/g2-rank1.safetensors.tmp': Is a directory); the folder's "
+                                   "previous checkpoint is unchanged");
+  EXPECT_EQ(errors[0], "save_checkpoint: another rank failed to write its shards into '" + dir() +
+                           "'; the folder's previous checkpoint is unchanged");
   EXPECT_TRUE(fs::exists(dir() + "/g2-rank0.safetensors"));
   EXPECT_EQ(read_checkpoint_index(dir()).generation, 1);
   Params m(7);
