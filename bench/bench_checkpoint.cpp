@@ -53,8 +53,7 @@ void distribute(Weights& m, int world, const Placement& placement) {
 }
 
 std::string folder(const std::string& name) {
-  return (fs::temp_directory_path() / cat("tensorpar-bench-checkpoint-", ::getpid()) /
-          name)
+  return (fs::temp_directory_path() / cat("tensorpar-bench-checkpoint-", ::getpid()) / name)
       .string();
 }
 
@@ -127,9 +126,12 @@ void BM_Copy(benchmark::State& state) {
   state.SetBytesProcessed(std::int64_t(state.iterations() * kBytes));
 }
 
-BENCHMARK(BM_Save)->ArgName("world")->Arg(4)->Arg(1)->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_Load)->ArgName("world")->Arg(4)->Arg(3)->Arg(1)->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_Copy)->ArgName("fsync")->Arg(1)->Arg(0)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Save)->ArgName("world")->Arg(4)->Arg(1)->UseManualTime()->Unit(
+    benchmark::kMillisecond);
+BENCHMARK(BM_Load)->ArgName("world")->Arg(4)->Arg(3)->Arg(1)->UseManualTime()->Unit(
+    benchmark::kMillisecond);
+BENCHMARK(BM_Copy)->ArgName("fsync")->Arg(1)->Arg(0)->UseManualTime()->Unit(
+    benchmark::kMillisecond);
 
 // Console output plus, at the end, GB/s of every case and its ratio to the two copies.
 class RatioReporter : public benchmark::ConsoleReporter {
@@ -148,8 +150,9 @@ class RatioReporter : public benchmark::ConsoleReporter {
   void Finalize() override {
     ConsoleReporter::Finalize();
     const double synced = seconds_["Copy/fsync:1"], plain = seconds_["Copy/fsync:0"];
-    std::printf("\n%.0f MiB per case; ratio = copy time / case time (above 1: faster than the copy)\n",
-                kBytes / (1 << 20));
+    std::printf(
+        "\n%.0f MiB per case; ratio = copy time / case time (above 1: faster than the copy)\n",
+        kBytes / (1 << 20));
     std::printf("%-16s %8s %16s %16s\n", "case", "GB/s", "vs copy+fsync", "vs copy");
     for (const auto& [name, s] : seconds_) {
       std::printf("%-16s %8.2f %15.2fx %15.2fx\n", name.c_str(), kBytes / s * 1e-9, synced / s,

@@ -121,10 +121,16 @@ ItemMeta item_meta(const Item& item, const LocalPart& part) {
 std::string metas_to_json(const std::vector<ItemMeta>& metas) {
   Json out = Json::array();
   for (const ItemMeta& m : metas) {
-    out.push_back({{"name", m.name}, {"dtype", safetensors_dtype(m.dtype)}, {"shape", m.shape},
-                   {"mesh_shape", m.mesh_shape}, {"mesh_ranks", m.mesh_ranks},
-                   {"dim_names", m.mesh_dim_names}, {"placements", m.placements},
-                   {"held", m.held}, {"offsets", m.offsets}, {"sizes", m.sizes}});
+    out.push_back({{"name", m.name},
+                   {"dtype", safetensors_dtype(m.dtype)},
+                   {"shape", m.shape},
+                   {"mesh_shape", m.mesh_shape},
+                   {"mesh_ranks", m.mesh_ranks},
+                   {"dim_names", m.mesh_dim_names},
+                   {"placements", m.placements},
+                   {"held", m.held},
+                   {"offsets", m.offsets},
+                   {"sizes", m.sizes}});
   }
   return out.dump();
 }
@@ -156,8 +162,8 @@ std::vector<std::string> all_gather_strings(Communicator* world, const std::stri
   Tensor lengths = Tensor::empty({n}, DType::Int64, cpu());
   world->all_gather(lengths, length)->wait();
   const std::vector<std::int64_t> sizes = to_vector<std::int64_t>(lengths);
-  const std::int64_t words = std::max<std::int64_t>(
-      1, (*std::max_element(sizes.begin(), sizes.end()) + 7) / 8);
+  const std::int64_t words =
+      std::max<std::int64_t>(1, (*std::max_element(sizes.begin(), sizes.end()) + 7) / 8);
   Tensor mine = zeros({words}, DType::Int64, cpu());
   std::memcpy(mine.data_ptr(), text.data(), text.size());
   Tensor all = Tensor::empty({n * words}, DType::Int64, cpu());
@@ -256,21 +262,19 @@ std::vector<std::vector<int>> assign_writers(const std::vector<std::vector<ItemM
       writer[k][r] = it->second;
     }
     check_arg(covered == numel(first[k].shape), "save_checkpoint: the ranks' shards of '",
-              first[k].name, "' cover ", covered, " of its ", numel(first[k].shape),
-              " elements");
+              first[k].name, "' cover ", covered, " of its ", numel(first[k].shape), " elements");
   }
   return writer;
 }
 
 CheckpointIndex build_index(CheckpointIndex index, const std::vector<std::vector<ItemMeta>>& metas,
-                            const std::vector<std::vector<int>>& writer,
-                            std::int64_t generation) {
+                            const std::vector<std::vector<int>>& writer, std::int64_t generation) {
   index.generation = generation;
   index.world = int(metas.size());
   for (std::size_t k = 0; k < writer.size(); ++k) {
     const ItemMeta& m = metas[0][k];
-    index.tensors.push_back({m.name, m.dtype, m.shape, m.mesh_shape, m.mesh_ranks,
-                             m.mesh_dim_names, m.placements, {}});
+    index.tensors.push_back(
+        {m.name, m.dtype, m.shape, m.mesh_shape, m.mesh_ranks, m.mesh_dim_names, m.placements, {}});
   }
   for (std::size_t r = 0; r < metas.size(); ++r) {
     const FilePlan plan = plan_file(metas, writer, int(r));
@@ -305,9 +309,9 @@ void read_into(ShardReader& reader, const TensorRecord& record, const Tensor& va
   check_arg(record.dtype == value.dtype(), "load_checkpoint: tensor '", record.name, "' is ",
             dtype_name(record.dtype), " in the checkpoint but ", dtype_name(value.dtype()),
             " in the model");
-  check_arg(record.shape == value.shape(), "load_checkpoint: tensor '", record.name,
-            "' has shape ", shape_text(record.shape), " in the checkpoint but ",
-            shape_text(value.shape()), " in the model");
+  check_arg(record.shape == value.shape(), "load_checkpoint: tensor '", record.name, "' has shape ",
+            shape_text(record.shape), " in the checkpoint but ", shape_text(value.shape()),
+            " in the model");
   const LocalPart part = local_part({record.name, value}, "load_checkpoint");
   if (!part.held) return;
   Tensor host = Tensor::empty(part.sizes, record.dtype, cpu());
@@ -339,8 +343,7 @@ void load_optimizer(ShardReader& reader, const CheckpointIndex& index,
         continue;
       }
       Tensor dst = Tensor::empty(local.shape(), local.dtype(), local.device());
-      const Tensor value =
-          p.is_distributed() ? Tensor(DTensor(dst, DTensor(p).spec_ptr())) : dst;
+      const Tensor value = p.is_distributed() ? Tensor(DTensor(dst, DTensor(p).spec_ptr())) : dst;
       read_into(reader, t, value, dst);
       state.tensors.emplace_back(t.name.substr(prefix.size()), dst);
       used.insert(t.name);
@@ -416,11 +419,10 @@ void save_checkpoint(const std::string& dir, const nn::Module& model,
   }
   if (!all_ok(world, write_error.empty())) {
     throw std::runtime_error(
-        write_error.empty()
-            ? cat("save_checkpoint: another rank failed to write its shards into '", dir,
-                  "'; the folder's previous checkpoint is unchanged")
-            : cat("save_checkpoint: rank ", rank, " failed to write its shards (", write_error,
-                  "); the folder's previous checkpoint is unchanged"));
+        write_error.empty() ? cat("save_checkpoint: another rank failed to write its shards into '",
+                                  dir, "'; the folder's previous checkpoint is unchanged")
+                            : cat("save_checkpoint: rank ", rank, " failed to write its shards (",
+                                  write_error, "); the folder's previous checkpoint is unchanged"));
   }
 
   if (rank == 0) {
@@ -487,8 +489,8 @@ std::uint64_t consolidate_checkpoint(const std::string& dir, const std::string& 
     if (!starts_with(t.name, kModelPrefix)) continue;
     const std::uint64_t bytes = std::uint64_t(numel(t.shape)) * dtype_size(t.dtype);
     records.push_back(&t);
-    entries.push_back({t.name.substr(std::string(kModelPrefix).size()), t.dtype, t.shape, next,
-                       next + bytes});
+    entries.push_back(
+        {t.name.substr(std::string(kModelPrefix).size()), t.dtype, t.shape, next, next + bytes});
     next += bytes;
   }
   const std::string header = encode_safetensors_header(entries, {{"format", "pt"}});

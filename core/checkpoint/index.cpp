@@ -26,11 +26,12 @@ Json tensor_json(const TensorRecord& t) {
                       {"sizes", s.sizes},
                       {"byte_range", {s.begin, s.end}}});
   }
-  return {{"dtype", safetensors_dtype(t.dtype)},
-          {"shape", t.shape},
-          {"mesh", {{"shape", t.mesh_shape}, {"ranks", t.mesh_ranks}, {"dim_names", t.mesh_dim_names}}},
-          {"placements", t.placements},
-          {"shards", shards}};
+  return {
+      {"dtype", safetensors_dtype(t.dtype)},
+      {"shape", t.shape},
+      {"mesh", {{"shape", t.mesh_shape}, {"ranks", t.mesh_ranks}, {"dim_names", t.mesh_dim_names}}},
+      {"placements", t.placements},
+      {"shards", shards}};
 }
 
 TensorRecord tensor_from_json(const std::string& name, const Json& j, const std::string& where) {
@@ -54,8 +55,8 @@ TensorRecord tensor_from_json(const std::string& name, const Json& j, const std:
     r.begin = range[0];
     r.end = range[1];
     check_state(r.offsets.size() == t.shape.size() && r.sizes.size() == t.shape.size(), where,
-                ": a shard's offsets ", shape_text(r.offsets), " and sizes ",
-                shape_text(r.sizes), " do not match the tensor's rank ", t.shape.size());
+                ": a shard's offsets ", shape_text(r.offsets), " and sizes ", shape_text(r.sizes),
+                " do not match the tensor's rank ", t.shape.size());
     for (std::size_t d = 0; d < t.shape.size(); ++d) {
       check_state(r.offsets[d] >= 0 && r.sizes[d] >= 0 && r.offsets[d] + r.sizes[d] <= t.shape[d],
                   where, ": shard at offsets ", shape_text(r.offsets), " with sizes ",

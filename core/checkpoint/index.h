@@ -39,7 +39,7 @@ struct ShardRecord {
 struct TensorRecord {
   std::string name;
   DType dtype = DType::Float32;
-  Shape shape;  // global
+  Shape shape;       // global
   Shape mesh_shape;  // empty: saved as a plain tensor
   std::vector<int> mesh_ranks;
   std::vector<std::string> mesh_dim_names;
@@ -57,10 +57,10 @@ struct TrainingRecord {
 };
 
 struct CheckpointIndex {
-  std::int64_t generation = 0;  // 1 for the first save into a folder, then 2, 3, ...
-  int world = 1;                // ranks of the save
-  bool weights_only = false;    // read from a lone safetensors file
-  std::string folder;           // where shard files are looked up ("" for a lone file)
+  std::int64_t generation = 0;        // 1 for the first save into a folder, then 2, 3, ...
+  int world = 1;                      // ranks of the save
+  bool weights_only = false;          // read from a lone safetensors file
+  std::string folder;                 // where shard files are looked up ("" for a lone file)
   std::vector<TensorRecord> tensors;  // in save order
   std::string optimizer;              // "Adam", "SGD", ...; empty: no optimizer state
   // Per parameter FQN, the optimizer's counters ({"step": 20} for Adam).

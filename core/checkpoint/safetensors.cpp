@@ -27,10 +27,14 @@ std::uint64_t byte_length(DType dtype, const Shape& shape) {
 
 std::string_view safetensors_dtype(DType dtype) {
   switch (dtype) {
-    case DType::Float32: return "F32";
-    case DType::Float64: return "F64";
-    case DType::Int64: return "I64";
-    case DType::BFloat16: return "BF16";
+    case DType::Float32:
+      return "F32";
+    case DType::Float64:
+      return "F64";
+    case DType::Int64:
+      return "I64";
+    case DType::BFloat16:
+      return "BF16";
   }
   throw std::invalid_argument("safetensors_dtype: unknown dtype");
 }
@@ -39,8 +43,8 @@ DType parse_safetensors_dtype(std::string_view text, const std::string& where) {
   for (DType d : {DType::Float32, DType::Float64, DType::Int64, DType::BFloat16}) {
     if (text == safetensors_dtype(d)) return d;
   }
-  throw std::invalid_argument(cat(where, ": dtype '", text,
-                                  "' is not one tensorpar holds (F32, F64, I64, BF16)"));
+  throw std::invalid_argument(
+      cat(where, ": dtype '", text, "' is not one tensorpar holds (F32, F64, I64, BF16)"));
 }
 
 std::string encode_safetensors_header(const std::vector<SafetensorsEntry>& entries,
@@ -110,17 +114,18 @@ SafetensorsHeader parse_safetensors_header(std::string_view text, std::uint64_t 
       for (std::int64_t extent : e.shape) {
         check_state(extent >= 0, entry_where, ": negative extent in shape ", shape_text(e.shape));
       }
-      check_state(e.begin <= e.end && e.end - e.begin == byte_length(e.dtype, e.shape),
-                  entry_where, ": data_offsets [", e.begin, ", ", e.end, "] hold ",
-                  e.end - e.begin, " bytes; shape ", shape_text(e.shape), " of ",
-                  safetensors_dtype(e.dtype), " needs ", byte_length(e.dtype, e.shape));
+      check_state(e.begin <= e.end && e.end - e.begin == byte_length(e.dtype, e.shape), entry_where,
+                  ": data_offsets [", e.begin, ", ", e.end, "] hold ", e.end - e.begin,
+                  " bytes; shape ", shape_text(e.shape), " of ", safetensors_dtype(e.dtype),
+                  " needs ", byte_length(e.dtype, e.shape));
       out.entries.push_back(std::move(e));
     } catch (const nlohmann::json::exception& e) {
       throw std::runtime_error(cat(entry_where, ": corrupted header entry (", e.what(), ")"));
     }
   }
-  std::sort(out.entries.begin(), out.entries.end(),
-            [](const auto& a, const auto& b) { return a.begin < b.begin || (a.begin == b.begin && a.end < b.end); });
+  std::sort(out.entries.begin(), out.entries.end(), [](const auto& a, const auto& b) {
+    return a.begin < b.begin || (a.begin == b.begin && a.end < b.end);
+  });
   std::uint64_t next = 0;
   for (const SafetensorsEntry& e : out.entries) {
     check_state(e.begin == next, where, ": corrupted header (tensor '", e.name,

@@ -47,11 +47,10 @@ InputFile& ShardReader::open(const TensorRecord& record, const ShardRecord& shar
                 ", the index says ", safetensors_dtype(record.dtype));
     check_state(e->shape == shard.sizes, where, ": the file holds shape ", shape_text(e->shape),
                 ", the index says ", shape_text(shard.sizes));
-    check_state(f.header.data_start + e->begin == shard.begin &&
-                    f.header.data_start + e->end == shard.end,
-                where, ": the file holds bytes [", f.header.data_start + e->begin, ", ",
-                f.header.data_start + e->end, "), the index says [", shard.begin, ", ",
-                shard.end, ")");
+    check_state(
+        f.header.data_start + e->begin == shard.begin && f.header.data_start + e->end == shard.end,
+        where, ": the file holds bytes [", f.header.data_start + e->begin, ", ",
+        f.header.data_start + e->end, "), the index says [", shard.begin, ", ", shard.end, ")");
   }
   return *f.file;
 }

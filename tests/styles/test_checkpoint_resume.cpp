@@ -141,12 +141,12 @@ std::string describe(const ::testing::TestParamInfo<std::tuple<DType, Layout>>& 
          std::to_string(layout.world) + (layout.sequence_parallel ? "_SP" : "");
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Layouts, CheckpointResume,
-    ::testing::Combine(::testing::Values(DType::Float64, DType::Float32),
-                       ::testing::Values(Layout{2, false}, Layout{2, true}, Layout{1, false},
-                                         Layout{3, false}, Layout{3, true})),
-    describe);
+INSTANTIATE_TEST_SUITE_P(Layouts, CheckpointResume,
+                         ::testing::Combine(::testing::Values(DType::Float64, DType::Float32),
+                                            ::testing::Values(Layout{2, false}, Layout{2, true},
+                                                              Layout{1, false}, Layout{3, false},
+                                                              Layout{3, true})),
+                         describe);
 
 }  // namespace
 }  // namespace tensorpar

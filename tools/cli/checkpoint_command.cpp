@@ -25,7 +25,8 @@ const char* const kCheckpointUsage =
     "             data_bytes, weights_only, tensors [{name, dtype, shape, placements, mesh,\n"
     "             shards, bytes}]\n"
     "consolidate  one standard safetensors file of the model's weights under their plain names\n"
-    "             (\"layers.0.attention.wq.weight\"), whole tensors: Python's safetensors reads it,\n"
+    "             (\"layers.0.attention.wq.weight\"), whole tensors: Python's safetensors reads "
+    "it,\n"
     "             PyTorch's model of the same architecture loads it, and 'tensorpar train --load'\n"
     "             starts from it\n";
 
@@ -87,12 +88,13 @@ int info(const std::string& path, bool json) {
                 index.tensors.size(), static_cast<unsigned long long>(index.data_bytes()));
     return 0;
   }
-  std::printf("%zu tensors, %llu bytes in %zu files; generation %lld, saved by %d ranks at step "
-              "%lld, optimizer %s\n",
-              index.tensors.size(), static_cast<unsigned long long>(index.data_bytes()),
-              files.size(), static_cast<long long>(index.generation), index.world,
-              static_cast<long long>(index.training.step),
-              index.optimizer.empty() ? "none" : index.optimizer.c_str());
+  std::printf(
+      "%zu tensors, %llu bytes in %zu files; generation %lld, saved by %d ranks at step "
+      "%lld, optimizer %s\n",
+      index.tensors.size(), static_cast<unsigned long long>(index.data_bytes()), files.size(),
+      static_cast<long long>(index.generation), index.world,
+      static_cast<long long>(index.training.step),
+      index.optimizer.empty() ? "none" : index.optimizer.c_str());
   return 0;
 }
 

@@ -6,14 +6,14 @@
 
 namespace tensorpar::cli {
 
-std::int64_t resume_training(const TrainConfig& c, nn::Module& model,
-                             optim::Optimizer& optimizer) {
+std::int64_t resume_training(const TrainConfig& c, nn::Module& model, optim::Optimizer& optimizer) {
   if (c.load_path.empty()) return 0;
   if (std::filesystem::is_regular_file(c.load_path)) {
     checkpoint::load_checkpoint(c.load_path, model, nullptr);
     return 0;
   }
-  const checkpoint::TrainingState state = checkpoint::load_checkpoint(c.load_path, model, &optimizer);
+  const checkpoint::TrainingState state =
+      checkpoint::load_checkpoint(c.load_path, model, &optimizer);
   state.restore_rng();
   return state.step;
 }

@@ -80,7 +80,8 @@ TEST(Checkpoint, EachShardIsWrittenOnceByTheLowestRankHoldingIt) {
   sim::run(4, [&](int) {
     Params m(0);
     distribute(m, DeviceMesh({2, 2}, {"dp", "tp"}),
-               {{"a", {Replicate(), Shard(0)}}, {"b", {Replicate(), Replicate()}},
+               {{"a", {Replicate(), Shard(0)}},
+                {"b", {Replicate(), Replicate()}},
                 {"c", {Shard(1), Shard(0)}}});
     save_checkpoint(folder / "ck", m, nullptr);
   });
@@ -154,9 +155,9 @@ TEST(Checkpoint, TwoDimensionalSaveLoadsOnOneDeviceAndBack) {
   const testing::TempFolder folder;
   sim::run(6, [&](int) {
     Params m(0);
-    distribute(m, DeviceMesh({2, 3}, {"dp", "tp"}),
-               {{"a", {Shard(1), Shard(0)}}, {"b", {Replicate(), Shard(0)}},
-                {"c", {Shard(0), Shard(0)}}});
+    distribute(
+        m, DeviceMesh({2, 3}, {"dp", "tp"}),
+        {{"a", {Shard(1), Shard(0)}}, {"b", {Replicate(), Shard(0)}}, {"c", {Shard(0), Shard(0)}}});
     save_checkpoint(folder / "ck", m, nullptr);
   });
   Params single(7);
@@ -281,7 +282,9 @@ class CheckpointErrors : public ::testing::Test {
     });
   }
   std::string dir() const { return folder_ / "ck"; }
-  std::string file(int rank) const { return dir() + "/g1-rank" + std::to_string(rank) + ".safetensors"; }
+  std::string file(int rank) const {
+    return dir() + "/g1-rank" + std::to_string(rank) + ".safetensors";
+  }
   // Loads into Params(shapes, dtype) on one device and returns the error.
   template <class E>
   void expect_load_error(const std::string& needle,
@@ -361,8 +364,8 @@ TEST_F(CheckpointErrors, AnIndexPointingOutsideAFile) {
   text.replace(open + 1, close - open - 1,
                std::to_string(begin + 1000000) + ", " + std::to_string(end + 1000000));
   std::ofstream(path) << text;
-  expect_load_error<std::runtime_error>(
-      "checkpoint tensor 'model.b' in '" + file(0) + "': the index points outside the file");
+  expect_load_error<std::runtime_error>("checkpoint tensor 'model.b' in '" + file(0) +
+                                        "': the index points outside the file");
 }
 
 TEST_F(CheckpointErrors, APartialValueIsRefusedAtSave) {
@@ -370,8 +373,7 @@ TEST_F(CheckpointErrors, APartialValueIsRefusedAtSave) {
       [&] {
         sim::run(2, [&](int) {
           Params m(0);
-          m.set_parameter("b", DTensor::from_local(counting({7}, 0), DeviceMesh({2}),
-                                                   {Partial()}));
+          m.set_parameter("b", DTensor::from_local(counting({7}, 0), DeviceMesh({2}), {Partial()}));
           save_checkpoint(folder_ / "partial", m, nullptr);
         });
       },
@@ -395,8 +397,9 @@ TEST_F(CheckpointErrors, ASaveInterruptedBetweenFilesLeavesThePreviousCheckpoint
                         }),
                sim::RankFailure);
   EXPECT_EQ(errors[1], "save_checkpoint: rank 1 failed to write its shards (cannot create '" +
-                           dir() + "/g2-rank1.safetensors.tmp': Is a directory); the folder's "
-                                   "previous checkpoint is unchanged");
+                           dir() +
+                           "/g2-rank1.safetensors.tmp': Is a directory); the folder's "
+                           "previous checkpoint is unchanged");
   EXPECT_EQ(errors[0], "save_checkpoint: another rank failed to write its shards into '" + dir() +
                            "'; the folder's previous checkpoint is unchanged");
   EXPECT_TRUE(fs::exists(dir() + "/g2-rank0.safetensors"));

@@ -45,8 +45,9 @@ TEST(Safetensors, HeaderIsLengthThenSpacePaddedJsonEndingOnAnEightByteBoundary) 
   std::uint64_t n = 0;
   std::memcpy(&n, bytes.data(), 8);
   EXPECT_EQ(n, 56u);
-  EXPECT_EQ(bytes.substr(8), std::string(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})") +
-                                 std::string(2, ' '));
+  EXPECT_EQ(bytes.substr(8),
+            std::string(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})") +
+                std::string(2, ' '));
 }
 
 TEST(Safetensors, MetadataIsAStringMapUnderItsOwnKey) {
@@ -65,7 +66,8 @@ TEST(Safetensors, WrittenHeaderReadsBackWithEveryEntry) {
   const std::vector<SafetensorsEntry> entries{{"b", DType::BFloat16, {3}, 0, 6},
                                               {"e", DType::Float64, {0, 4}, 6, 6},
                                               {"a", DType::Float32, {2, 1}, 6, 14}};
-  write_bytes(folder / "f.safetensors", encode_safetensors_header(entries, {}) + std::string(14, 'x'));
+  write_bytes(folder / "f.safetensors",
+              encode_safetensors_header(entries, {}) + std::string(14, 'x'));
   const SafetensorsHeader h = read_safetensors_header(folder / "f.safetensors");
   ASSERT_EQ(h.entries.size(), 3u);
   EXPECT_EQ(h.find("b")->dtype, DType::BFloat16);
@@ -77,10 +79,14 @@ TEST(Safetensors, WrittenHeaderReadsBackWithEveryEntry) {
 
 TEST(Safetensors, EncodingRefusesHolesAndWrongLengths) {
   expect_error<std::invalid_argument>(
-      [] { encode_safetensors_header({{"w", DType::Float32, {2}, 0, 12}}, {}); },
+      [] {
+        encode_safetensors_header({{"w", DType::Float32, {2}, 0, 12}}, {});
+      },
       "tensor 'w' has data_offsets [0, 12]; expected [0, 8]");
   expect_error<std::invalid_argument>(
-      [] { encode_safetensors_header({{"w", DType::Float32, {2}, 4, 12}}, {}); },
+      [] {
+        encode_safetensors_header({{"w", DType::Float32, {2}, 4, 12}}, {});
+      },
       "expected [0, 8]");
 }
 
