@@ -33,12 +33,14 @@ const char* const kTrainUsage =
     "                       [--layers 2 --dim 64 --heads 4 --vocab 64 --seq 32\n"
     "                       --batch 8] [--sequence-parallel] [--loss-parallel] [--dropout 0]\n"
     "                       [--steps 50] [--optimizer adam|sgd] [--lr X] [--dtype f32|f64]\n"
-    "                       [--seed 0] [--no-compare] [--trace FILE] [--json]\n\n"
+    "                       [--seed 0] [--no-compare] [--trace FILE] [--json]\n"
+    "                       [--progress auto|redraw|lines|off]\n\n"
     "Trains the reference Transformer with tensor parallelism over --world simulated ranks on a\n"
     "next-token task drawn from --seed, and the same model on one device from the same seed and\n"
     "batches. Prints the loss curve against that reference, the collectives per step split into\n"
     "forward/backward/optimizer, and where the time went. Exits 1 when the losses differ by more\n"
-    "than the tolerance (1e-3 relative for f32, 1e-9 for f64).\n"
+    "than the tolerance (1e-3 relative for f32, 1e-9 for f64), and when a loss is not finite\n"
+    "(both runs stop at that step). Sizes past this machine's memory are refused up front.\n"
     "  --backend sim    (default) --world ranks as threads of this process\n"
     "  --backend gloo   this process is one rank of a job started by 'tensorpar run' (or\n"
     "                   torchrun): the world is WORLD_SIZE (--world, if given, must equal it);\n"
@@ -57,7 +59,10 @@ const char* const kTrainUsage =
     "                 per rank with every op and collective\n"
     "  --json         print one JSON object on stdout (world, steps [{step, loss, ref_loss}],\n"
     "                 max_abs_loss_diff, comm {forward, backward, optimizer}, tokens_per_s,\n"
-    "                 verified, ...)\n";
+    "                 verified, ...)\n"
+    "  --progress M   on stderr: auto (default: redraw on a terminal, else lines; off under\n"
+    "                 --json without a terminal), redraw (one line, refreshed twice a second),\n"
+    "                 lines (every 10% of the steps or 10 s), off\n";
 
 namespace {
 
