@@ -75,6 +75,7 @@ MemoryEstimate redistribute_memory(const Shape& shape, DType dtype, std::int64_t
   e.parts.emplace_back("the global tensor and its gathered copy on every rank",
                        2 * static_cast<double>(ranks_here) * elements *
                            static_cast<double>(dtype_size(dtype)));
+  e.parts.emplace_back("the input's float64 staging on one rank", 8 * elements);
   sort_parts(e);
   return e;
 }

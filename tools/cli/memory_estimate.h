@@ -38,7 +38,8 @@ double machine_memory_bytes();
 MemoryEstimate train_memory(const TrainConfig& config, int ranks_here);
 
 // `tensorpar redistribute` in this process: each of the `ranks_here` ranks builds the global
-// tensor and gathers it back (full_tensor) to verify.
+// tensor (staged as float64 values first: counted for one rank at a time) and gathers it back
+// (full_tensor) to verify.
 MemoryEstimate redistribute_memory(const Shape& shape, DType dtype, std::int64_t ranks_here);
 
 // UsageError when `estimate` exceeds `machine_bytes` (0: unknown, nothing is refused), naming

@@ -15,6 +15,7 @@
 #include "core/dtensor/dtensor.h"
 #include "core/base/error.h"
 #include "core/dtensor/redistribute.h"
+#include "core/tensor/out_of_memory.h"
 #include "sim/world.h"
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
@@ -124,11 +125,27 @@ Tensor slice(const Tensor& g, const LocalShard& s) {
   return out;
 }
 
+// The global tensor every rank starts from: element i holds i. arange stages the values as
+// float64 on the host first; a failed allocation there names the tensor too.
+Tensor global_input(const Request& r) {
+  try {
+    return arange(0.0, static_cast<double>(numel(r.shape)), 1.0, r.dtype).reshape(r.shape);
+  } catch (const OutOfMemory&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw OutOfMemory(cat("out of memory: cannot build the ", shape_str(r.shape), " ",
+                          dtype_name(r.dtype), " input (",
+                          bytes_text(static_cast<double>(numel(r.shape)) *
+                                     static_cast<double>(8 + dtype_size(r.dtype))),
+                          " with its float64 staging)"));
+  }
+}
+
 RankReport run_rank(const Request& r) {
   DeviceMesh mesh(r.mesh, r.names);
   RankReport report;
   report.coordinate = *mesh.get_coordinate();
-  const Tensor g = arange(0.0, static_cast<double>(numel(r.shape)), 1.0, r.dtype).reshape(r.shape);
+  const Tensor g = global_input(r);
   FromLocalOptions opts;
   opts.shape = r.shape;
   DTensor source = DTensor::from_local(source_local(g, r, report.coordinate), mesh, r.from, opts);
