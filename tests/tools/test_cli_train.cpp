@@ -302,7 +302,7 @@ TEST(CliTrain, ANonFiniteLossStopsBothRunsAtItsStepAndSaysSo) {
 TEST(CliTrain, ANonFiniteLossFailsWithoutAReferenceToo) {
   const Result r = run_cli(kSmall + "--world 2 --steps 8 --optimizer sgd --lr 1e30 --no-compare");
   EXPECT_EQ(r.exit_code, 1) << r.out;
-  EXPECT_THAT(r.out, ::testing::ContainsRegex("loss is (nan|inf) at step [2-8] \\(train\\)"));
+  EXPECT_THAT(r.out, HasSubstr("loss is nan at step 2 (train): training stopped there"));
   EXPECT_THAT(r.out, Not(HasSubstr("(reference)")));
 }
 
