@@ -78,6 +78,9 @@ TEST(CliRedistribute, BadNamesAndPartialTargetsAreNamedBeforeAnyRankRuns) {
               HasSubstr("--names 'dp' gives 1 name for the 2 dims of --mesh 2x2"));
   EXPECT_THAT(run_cli("redistribute --mesh 2x2 --names a, --shape 8 --from R,R --to R,R").out,
               HasSubstr("--names 'a,': mesh dim 1 has an empty name"));
+  const Result dtype = run_cli("redistribute --mesh 2 --shape 8 --from R --to R --dtype f16");
+  EXPECT_EQ(dtype.exit_code, 2) << dtype.out;
+  EXPECT_THAT(dtype.out, HasSubstr("--dtype must be f32, f64 or i64, got 'f16'"));
   const Result partial = run_cli("redistribute --mesh 3 --shape 8 --from R --to P");
   EXPECT_THAT(partial.out, HasSubstr("--to [P(sum)]: a Partial target needs the same Partial in "
                                      "--from (mesh dim 0 has R)"));

@@ -67,7 +67,12 @@ Request parse_request(const std::vector<std::string>& argv) {
   try {
     r.from = parse_placements(args.require("from"));
     r.to = parse_placements(args.require("to"));
-    r.dtype = parse_dtype(args.get_or("dtype", "f32"));
+    const std::string dtype = args.get_or("dtype", "f32");
+    try {
+      r.dtype = parse_dtype(dtype);
+    } catch (const std::invalid_argument&) {
+      throw UsageError("--dtype must be f32, f64 or i64, got '" + dtype + "'");
+    }
     r.json = args.has("json");
     check_arg(r.dtype != DType::BFloat16, "--dtype bf16 cannot hold the test data exactly; use "
                                           "f32, f64 or i64");
