@@ -8,6 +8,7 @@
 
 #include "core/base/error.h"
 #include "core/tensor/device_interface.h"
+#include "core/tensor/out_of_memory.h"
 
 namespace tensorpar {
 
@@ -83,8 +84,20 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   }
   dtype_size(dtype);  // rejects an unknown dtype
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage =
-      std::make_shared<Storage>(std::size_t(tensorpar::numel(shape)) * dtype_size(dtype), device);
+  const auto elements = std::size_t(tensorpar::numel(shape));
+  if (elements > std::numeric_limits<std::size_t>::max() / dtype_size(dtype)) {
+    throw OutOfMemory(cat("out of memory: a ", shape_text(shape), " ", dtype_name(dtype),
+                          " tensor on ", device_str(device), " needs more bytes than memory can "
+                          "address"));
+  }
+  const std::size_t nbytes = elements * dtype_size(dtype);
+  try {
+    impl->storage = std::make_shared<Storage>(nbytes, device);
+  } catch (const std::bad_alloc&) {
+    throw OutOfMemory(cat("out of memory: cannot allocate ", nbytes, " bytes for a ",
+                          shape_text(shape), " ", dtype_name(dtype), " tensor on ",
+                          device_str(device)));
+  }
   impl->shape = shape;
   impl->dtype = dtype;
   impl->device = device;

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "launcher_testing.h"
+#include "tools/cli_testing.h"
 
 namespace tensorpar {
 namespace {
@@ -234,6 +235,15 @@ TEST(CliRun, TheStoreServerGoneEndsEveryWorkerWithTheCause) {
   record("store host killed: node 1 down", o1);
   EXPECT_TRUE(reap_all_children()) << "a worker outlived its launcher";
   ::prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
+TEST(CliRun, WorkersOutputThatCannotBeRelayedFailsTheLaunch) {
+  // The workers succeed, but their lines never reach the launcher's stdout (a full disk).
+  const cli_testing::Result r = cli_testing::run_cli_stdout_to(
+      "run --master-port 0 --nproc-per-node 2 -- /bin/echo hello", "/dev/full");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("tensorpar run: cannot write to standard output: No space left "
+                               "on device"));
 }
 
 TEST(CliRun, BadCommandLinesAreUsageErrors) {

@@ -16,6 +16,10 @@
 #include <variant>
 #include <vector>
 
+#include <pty.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "tools/cli_testing.h"
 #include "tools/json_reader.h"
 
@@ -34,6 +38,7 @@ std::map<std::string, int> counts(const Value& phase) {
 }
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using Counts = std::map<std::string, int>;
 
 // Small shapes: 2 layers, 4 heads of 4, vocab 32, 2 x 8 tokens per step.
@@ -261,6 +266,128 @@ TEST(CliTrain, BadFlagsGiveAUsageErrorAndExitTwo) {
     EXPECT_THAT(r.out, HasSubstr(message)) << args;
     EXPECT_THAT(r.out, HasSubstr("usage: tensorpar train")) << args;
   }
+}
+
+// ---- reliability: non-finite losses, output and trace files, memory, progress ----
+
+TEST(CliTrain, ANonFiniteLossStopsBothRunsAtItsStepAndSaysSo) {
+  // Adam with lr 1e300 overflows the weights in the first update: step 2's losses are nan.
+  const Result r = run_cli(kSmall + "--world 3 --heads 3 --dim 12 --steps 6 --lr 1e300 --json",
+                           /*stdout_only=*/true);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  const Value json = parse_json(r.out);
+  ASSERT_EQ(json["steps"].arr().size(), 2u);  // stopped at step 2 of 6
+  EXPECT_TRUE(json["steps"].arr()[1]["loss"].is_null());
+  EXPECT_FALSE(json["loss_finite"].boolean());
+  EXPECT_EQ(json["non_finite_loss"]["train"]["step"].num(), 2);
+  EXPECT_EQ(json["non_finite_loss"]["train"]["loss"].str(), "nan");
+  EXPECT_EQ(json["non_finite_loss"]["reference"]["step"].num(), 2);
+  EXPECT_FALSE(json["verified"].boolean());
+  // The one step both runs finished with finite losses is still compared.
+  EXPECT_LE(json["max_abs_loss_diff"].num(), 1e-3);
+  // The agreement between the ranks is not one of the step's collectives.
+  EXPECT_EQ(counts(json["comm"]["forward"]), (Counts{{"all_gather", 1}, {"all_reduce", 6}}));
+  EXPECT_EQ(counts(json["comm"]["backward"]), (Counts{{"all_reduce", 9}}));
+
+  const Result text = run_cli(kSmall + "--world 3 --heads 3 --dim 12 --steps 6 --lr 1e300");
+  EXPECT_EQ(text.exit_code, 1) << text.out;
+  EXPECT_THAT(text.out, HasSubstr("loss is nan at step 2 (train) / nan (reference): training "
+                                  "stopped there"));
+  EXPECT_THAT(text.out, HasSubstr("tensorpar train: loss is nan at step 2 (train) / nan "
+                                  "(reference); training stopped there"));
+  EXPECT_THAT(text.out, HasSubstr("2 steps in"));
+  EXPECT_EQ(text.out.find("-nan"), std::string::npos) << text.out;
+}
+
+TEST(CliTrain, ANonFiniteLossFailsWithoutAReferenceToo) {
+  const Result r = run_cli(kSmall + "--world 2 --steps 8 --optimizer sgd --lr 1e30 --no-compare");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("loss is nan at step 2 (train): training stopped there"));
+  EXPECT_THAT(r.out, Not(HasSubstr("(reference)")));
+}
+
+TEST(CliTrain, AnUnwritableTraceIsRefusedBeforeTraining) {
+  const Result r = run_cli(kSmall + "--world 2 --steps 2 --trace /nonexistent-dir/trace.json");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("--trace /nonexistent-dir/trace.json: cannot open it for "
+                               "writing: No such file or directory"));
+  EXPECT_THAT(r.out, Not(HasSubstr("step 1/2")));  // nothing trained
+}
+
+TEST(CliTrain, SizesPastTheMachinesMemoryAreRefusedUpFront) {
+  const Result r = run_cli("train --batch 65536 --seq 65536");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("--seq 65536 --batch 65536 (float32, adam) needs at least "
+                               "8.0 PiB of memory, more than this machine's "));
+  EXPECT_THAT(r.out, HasSubstr("attention probabilities (layers x batch x heads x seq^2): "
+                               "8.0 PiB"));
+  EXPECT_THAT(r.out, Not(HasSubstr("bad_alloc")));
+}
+
+TEST(CliTrain, AReportThatCannotBeWrittenFails) {
+  const Result r = tensorpar::cli_testing::run_cli_stdout_to(kSmall + "--world 2 --steps 2 --json",
+                                                  "/dev/full");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("tensorpar train: cannot write to standard output: No space "
+                               "left on device"));
+}
+
+TEST(CliTrain, ProgressFlagChoosesLinesOrNothing) {
+  const Result off = run_cli(kSmall + "--world 2 --steps 4 --progress off");
+  ASSERT_EQ(off.exit_code, 0) << off.out;
+  EXPECT_THAT(off.out, Not(HasSubstr("step 1/4")));
+  const Result lines = run_cli(kSmall + "--world 2 --steps 4 --json --progress lines");
+  ASSERT_EQ(lines.exit_code, 0) << lines.out;
+  EXPECT_THAT(lines.out, HasSubstr("train      step 4/4  loss "));
+  EXPECT_THAT(lines.out, HasSubstr("  elapsed 0:0"));
+  const Result bad = run_cli("train --progress fancy");
+  EXPECT_EQ(bad.exit_code, 2) << bad.out;
+  EXPECT_THAT(bad.out, HasSubstr("--progress must be auto, redraw, lines or off, got 'fancy'"));
+}
+
+// Runs the binary on a pseudo-terminal, as from an interactive shell: everything it wrote.
+Result run_on_terminal(const std::string& args) {
+  int master = -1;
+  const pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
+  if (pid < 0) return {-1, "forkpty failed"};
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", (std::string(TENSORPAR_CLI_PATH) + " " + args).c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::string out;
+  char buf[4096];
+  ssize_t n = 0;
+  while ((n = read(master, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+  close(master);  // read ends with EIO once the child has exited and closed the terminal
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST(CliTrain, OnATerminalProgressIsOneLineRedrawnInPlace) {
+  const Result r = run_on_terminal(kSmall + "--world 2 --steps 12");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  for (int step = 1; step <= 12; ++step) {
+    EXPECT_THAT(r.out, HasSubstr("] train      step " + std::string(step < 10 ? " " : "") +
+                                 std::to_string(step) + "/12  loss "))
+        << step;
+  }
+  EXPECT_THAT(r.out, HasSubstr("\r[########################] train      step 12/12"));
+  EXPECT_THAT(r.out, HasSubstr("remaining 0:00\033[K"));
+  EXPECT_THAT(r.out, HasSubstr("verified"));
+  // With --json the progress goes to the terminal (stderr), never into the JSON (stdout).
+  const std::string path = ::testing::TempDir() + "tensorpar_train_terminal.json";
+  const Result json = run_on_terminal(kSmall + "--world 2 --steps 3 --json > " + path);
+  ASSERT_EQ(json.exit_code, 0) << json.out;
+  EXPECT_THAT(json.out, HasSubstr("\r[########################] train      step 3/3"));
+  std::ifstream file(path);
+  std::stringstream report;
+  report << file.rdbuf();
+  ASSERT_FALSE(report.str().empty());
+  EXPECT_EQ(report.str().front(), '{');
+  EXPECT_NO_THROW(parse_json(report.str()));
+  std::remove(path.c_str());
 }
 
 TEST(CliTrain, IsListedFirstInTheCommandList) {

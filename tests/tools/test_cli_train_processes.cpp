@@ -133,6 +133,22 @@ TEST(CliTrainGloo, TheTextReportNamesTheProcessesAndIsPrintedOnce) {
   EXPECT_THAT(r.out, Not(HasSubstr("[rank1]:")));
 }
 
+TEST(CliTrainGloo, ANonFiniteLossStopsEveryProcessAtTheSameStep) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const Result r = run_job(3, kSmall + "--heads 3 --dim 12 --steps 6 --lr 1e300 --backend gloo "
+                                       "--json",
+                           /*with_stderr=*/true);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_LT(seconds, 15.0) << "a rank waited for the collective timeout (20 s)";
+  EXPECT_THAT(r.out, HasSubstr("[rank0]:tensorpar train: loss is nan at step 2 (train) / nan "
+                               "(reference); training stopped there"));
+  EXPECT_THAT(r.out, HasSubstr("\"non_finite_loss\":{\"train\":{\"step\":2,\"loss\":\"nan\"}"));
+  EXPECT_THAT(r.out, Not(HasSubstr("[rank1]:")));  // the other ranks stopped quietly
+  EXPECT_THAT(r.out, Not(HasSubstr("timed out")));
+}
+
 TEST(CliTrainGloo, WithoutALauncherItSaysToStartItUnderOne) {
   const Result r = run_cli(kSmall + "--backend gloo");
   EXPECT_EQ(r.exit_code, 2) << r.out;

@@ -20,6 +20,7 @@
 #include "core/comm/tcp_store.h"
 #include "core/base/error.h"
 #include "tools/cli/line_prefixer.h"
+#include "tools/cli/stdout_check.h"
 #include "tools/cli/worker_process.h"
 
 extern char** environ;
@@ -95,7 +96,10 @@ void write_all(int fd, std::string_view s) {
   while (!s.empty()) {
     const ssize_t n = ::write(fd, s.data(), s.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
+    if (n <= 0) {
+      if (fd == STDOUT_FILENO) note_stdout_write_error(n < 0 ? errno : 0);
+      return;
+    }
     s.remove_prefix(static_cast<std::size_t>(n));
   }
 }

@@ -9,6 +9,7 @@
 #endif
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/stdout_check.h"
 
 namespace tensorpar::cli {
 namespace {
@@ -32,6 +33,15 @@ void print_usage(std::ostream& os) {
   os << "\nRun 'tensorpar <command> --help' for a command's options.\n";
 }
 
+// `code`, or 1 when the output did not reach standard output (a full disk, a closed pipe): a
+// report that was never written is a failed run.
+int checked_stdout(const std::string& who, int code) {
+  const auto error = stdout_write_error();
+  if (!error) return code;
+  std::cerr << who << ": cannot write to standard output: " << *error << "\n";
+  return code == 0 ? 1 : code;
+}
+
 int dispatch(int argc, char** argv) {
   if (argc < 2) {
     print_usage(std::cerr);
@@ -40,7 +50,7 @@ int dispatch(int argc, char** argv) {
   const std::string name = argv[1];
   if (name == "--help" || name == "-h" || name == "help") {
     print_usage(std::cout);
-    return 0;
+    return checked_stdout("tensorpar", 0);
   }
   for (const Command& c : kCommands) {
     if (name != c.name) continue;
@@ -49,15 +59,17 @@ int dispatch(int argc, char** argv) {
       if (a == "--") break;  // what follows belongs to another program (tensorpar run)
       if (a == "--help" || a == "-h") {
         std::cout << c.usage;
-        return 0;
+        return checked_stdout(std::string("tensorpar ") + c.name, 0);
       }
     }
+    int code = 0;
     try {
-      return c.run(args);
+      code = c.run(args);
     } catch (const UsageError& e) {
       std::cerr << "tensorpar " << c.name << ": " << e.what() << "\n\n" << c.usage;
-      return 2;
+      code = 2;
     }
+    return checked_stdout(std::string("tensorpar ") + c.name, code);
   }
   std::cerr << "tensorpar: unknown command '" << name << "'\n\n";
   print_usage(std::cerr);
@@ -75,6 +87,6 @@ int main(int argc, char** argv) {
     return tensorpar::cli::dispatch(argc, argv);
   } catch (const std::exception& e) {
     std::cerr << "tensorpar: " << e.what() << "\n";
-    return 1;
+    return tensorpar::cli::checked_stdout("tensorpar", 1);
   }
 }

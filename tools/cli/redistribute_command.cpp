@@ -15,11 +15,14 @@
 #include "core/dtensor/dtensor.h"
 #include "core/base/error.h"
 #include "core/dtensor/redistribute.h"
+#include "core/tensor/out_of_memory.h"
 #include "sim/world.h"
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/job.h"
 #include "tools/cli/json.h"
+#include "tools/cli/memory_estimate.h"
+#include "tools/cli/mesh_flags.h"
 
 namespace tensorpar::cli {
 
@@ -51,17 +54,25 @@ struct RankReport {
   bool local_ok = false, full_ok = false;
 };
 
+constexpr std::int64_t kMaxRanks = 64;  // rank threads of one process
+
 Request parse_request(const std::vector<std::string>& argv) {
   Args args(argv, {"mesh", "names", "shape", "from", "to", "dtype", "backend"}, {"json"});
   Request r;
   r.backend = backend_flag(args);
+  MeshFlags mesh = parse_mesh_flags(args.require("mesh"), args.get("names"), kMaxRanks);
+  r.mesh = std::move(mesh.mesh);
+  r.names = std::move(mesh.names);
+  r.shape = parse_shape_flag(args.require("shape"), "--shape");
   try {
-    r.mesh = parse_shape(args.require("mesh"), "--mesh");
-    r.shape = parse_shape(args.require("shape"), "--shape");
-    r.names = split_list(args.get_or("names", ""));
     r.from = parse_placements(args.require("from"));
     r.to = parse_placements(args.require("to"));
-    r.dtype = parse_dtype(args.get_or("dtype", "f32"));
+    const std::string dtype = args.get_or("dtype", "f32");
+    try {
+      r.dtype = parse_dtype(dtype);
+    } catch (const std::invalid_argument&) {
+      throw UsageError("--dtype must be f32, f64 or i64, got '" + dtype + "'");
+    }
     r.json = args.has("json");
     check_arg(r.dtype != DType::BFloat16, "--dtype bf16 cannot hold the test data exactly; use "
                                           "f32, f64 or i64");
@@ -69,12 +80,20 @@ Request parse_request(const std::vector<std::string>& argv) {
     const auto tdim = static_cast<std::int64_t>(r.shape.size());
     r.from = normalize_placements(r.from, ndim, tdim, "--from");
     r.to = normalize_placements(r.to, ndim, tdim, "--to");
-    check_arg(numel(r.mesh) >= 1 && numel(r.mesh) <= 64, "--mesh ", shape_str(r.mesh),
-              " has ", numel(r.mesh), " ranks; the simulated backend here runs 1 to 64");
     plan_redistribute(r.mesh, r.from, r.to);  // rejects S -> P and P(a) -> P(b) up front
+    for (std::size_t m = 0; m < r.to.size(); ++m) {
+      // DTensor::redistribute's own rule, here so that it is a usage error before any rank runs.
+      check_arg(!r.to[m].is_partial() || r.to[m] == r.from[m], "--to ", placements_str(r.to),
+                ": a Partial target needs the same Partial in --from (mesh dim ", m, " has ",
+                r.from[m].str(), "); redistributing to Partial is for internal use only");
+    }
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
+  check_fits(redistribute_memory(r.shape, r.dtype, r.backend == "sim" ? numel(r.mesh) : 1),
+             machine_memory_bytes(),
+             cat("--shape ", args.require("shape"), " (", dtype_name(r.dtype), ") on --mesh ",
+                 args.require("mesh")));
   if (r.backend != "sim") {
     const int world = launched_env(r.backend, "redistribute", 0).world_size;
     if (world != numel(r.mesh)) {
@@ -111,11 +130,27 @@ Tensor slice(const Tensor& g, const LocalShard& s) {
   return out;
 }
 
+// The global tensor every rank starts from: element i holds i. arange stages the values as
+// float64 on the host first; a failed allocation there names the tensor too.
+Tensor global_input(const Request& r) {
+  try {
+    return arange(0.0, static_cast<double>(numel(r.shape)), 1.0, r.dtype).reshape(r.shape);
+  } catch (const OutOfMemory&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw OutOfMemory(cat("out of memory: cannot build the ", shape_str(r.shape), " ",
+                          dtype_name(r.dtype), " input (",
+                          bytes_text(static_cast<double>(numel(r.shape)) *
+                                     static_cast<double>(8 + dtype_size(r.dtype))),
+                          " with its float64 staging)"));
+  }
+}
+
 RankReport run_rank(const Request& r) {
   DeviceMesh mesh(r.mesh, r.names);
   RankReport report;
   report.coordinate = *mesh.get_coordinate();
-  const Tensor g = arange(0.0, static_cast<double>(numel(r.shape)), 1.0, r.dtype).reshape(r.shape);
+  const Tensor g = global_input(r);
   FromLocalOptions opts;
   opts.shape = r.shape;
   DTensor source = DTensor::from_local(source_local(g, r, report.coordinate), mesh, r.from, opts);

@@ -3,11 +3,14 @@
 // the loss curves, the collectives per step and phase, and where the time went (train_report.h).
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <memory>
 
 #include <functional>
 
@@ -16,6 +19,8 @@
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/job.h"
+#include "tools/cli/memory_estimate.h"
+#include "tools/cli/progress.h"
 #include "tools/cli/trace.h"
 #include "tools/cli/device_flag.h"
 #include "tools/cli/train_report.h"
@@ -29,12 +34,14 @@ const char* const kTrainUsage =
     "                       --batch 8] [--sequence-parallel] [--loss-parallel] [--dropout 0]\n"
     "                       [--steps 50] [--optimizer adam|sgd] [--lr X] [--dtype f32|f64]\n"
     "                       [--seed 0] [--no-compare] [--trace FILE] [--json]\n"
+    "                       [--progress auto|redraw|lines|off]\n"
     "                       [--save DIR [--save-every N]] [--load DIR|FILE.safetensors]\n\n"
     "Trains the reference Transformer with tensor parallelism over --world simulated ranks on a\n"
     "next-token task drawn from --seed, and the same model on one device from the same seed and\n"
     "batches. Prints the loss curve against that reference, the collectives per step split into\n"
     "forward/backward/optimizer, and where the time went. Exits 1 when the losses differ by more\n"
-    "than the tolerance (1e-3 relative for f32, 1e-9 for f64).\n"
+    "than the tolerance (1e-3 relative for f32, 1e-9 for f64), and when a loss is not finite\n"
+    "(both runs stop at that step). Sizes past this machine's memory are refused up front.\n"
     "  --backend sim    (default) --world ranks as threads of this process\n"
     "  --backend gloo   this process is one rank of a job started by 'tensorpar run' (or\n"
     "                   torchrun): the world is WORLD_SIZE (--world, if given, must equal it);\n"
@@ -60,7 +67,10 @@ const char* const kTrainUsage =
     "                 per rank with every op and collective\n"
     "  --json         print one JSON object on stdout (world, steps [{step, loss, ref_loss}],\n"
     "                 max_abs_loss_diff, comm {forward, backward, optimizer}, tokens_per_s,\n"
-    "                 verified, ...)\n";
+    "                 verified, ...)\n"
+    "  --progress M   on stderr: auto (default: redraw on a terminal, else lines; off under\n"
+    "                 --json without a terminal), redraw (one line, refreshed twice a second),\n"
+    "                 lines (every 10% of the steps or 10 s), off\n";
 
 namespace {
 
@@ -105,13 +115,14 @@ struct Options {
   TrainConfig config;
   std::string trace_path;
   bool json = false;
+  ProgressMode progress = ProgressMode::Off;
 };
 
 Options parse_options(const std::vector<std::string>& argv) {
   const Args args(argv,
                   {"world", "layers", "dim", "heads", "vocab", "seq", "batch", "dropout", "steps",
-                   "optimizer", "lr", "dtype", "seed", "trace", "backend", "device", "save",
-                   "save-every", "load"},
+                   "optimizer", "lr", "dtype", "seed", "trace", "backend", "device", "progress",
+                   "save", "save-every", "load"},
                   {"sequence-parallel", "loss-parallel", "no-compare", "json"});
   Options o;
   TrainConfig& c = o.config;
@@ -165,6 +176,11 @@ Options parse_options(const std::vector<std::string>& argv) {
   o.trace_path = args.get_or("trace", "");
   if (args.has("trace") && o.trace_path.empty()) throw UsageError("--trace needs a file name");
   c.keep_trace = !o.trace_path.empty();
+  // Refused before anything is allocated when it cannot fit (memory_estimate.h).
+  check_fits(train_memory(c, c.backend == "sim" ? c.world : 1), machine_memory_bytes(),
+             cat("--layers ", c.layers, " --dim ", c.dim, " --heads ", c.heads, " --vocab ",
+                 c.vocab, " --seq ", c.seq, " --batch ", c.batch, " (", dtype_name(c.dtype), ", ",
+                 c.optimizer, ")"));
   o.json = args.has("json");
   c.save_dir = args.get_or("save", "");
   if (args.has("save") && c.save_dir.empty()) throw UsageError("--save needs a folder");
@@ -174,69 +190,26 @@ Options parse_options(const std::vector<std::string>& argv) {
   }
   c.load_path = args.get_or("load", "");
   if (args.has("load") && c.load_path.empty()) throw UsageError("--load needs a folder or file");
+  o.progress = progress_mode(args.get_or("progress", "auto"), o.json, isatty(STDERR_FILENO) != 0);
   return o;
 }
-
-// The progress of a run on stderr: one line redrawn in place on a terminal, otherwise a line
-// about every 10% of the steps. Silent when disabled.
-class Progress {
- public:
-  Progress(const char* label, const TrainConfig& c, bool enabled, const std::vector<double>* ref)
-      : label_(label),
-        steps_(c.steps),
-        tokens_per_step_(c.batch * c.seq),
-        enabled_(enabled),
-        tty_(isatty(STDERR_FILENO) != 0),
-        ref_(ref),
-        start_(std::chrono::steady_clock::now()) {}
-
-  void update(int step, double loss) {
-    if (!enabled_) return;
-    const int done = step + 1;
-    const int every = std::max(1, steps_ / 10);
-    if (!tty_ && done % every != 0 && done != steps_) return;
-    const double elapsed =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    const double rate = elapsed > 0 ? static_cast<double>(done * tokens_per_step_) / elapsed : 0;
-    std::string bar;
-    if (tty_) {
-      constexpr int kWidth = 24;
-      const int filled = done * kWidth / steps_;
-      bar.assign(kWidth + 3, '.');
-      bar.front() = '[';
-      bar.replace(1, filled, filled, '#');
-      bar.replace(kWidth + 1, 2, "] ");
-    }
-    char line[200];
-    int n = std::snprintf(line, sizeof line, "%s%-10s step %*d/%d  loss %.4f", bar.c_str(), label_,
-                          static_cast<int>(std::to_string(steps_).size()), done, steps_, loss);
-    if (ref_ != nullptr && step < static_cast<int>(ref_->size())) {
-      n += std::snprintf(line + n, sizeof line - n, "  (ref %.4f)", (*ref_)[step]);
-    }
-    std::snprintf(line + n, sizeof line - n, "  %.0f tokens/s", rate);
-    if (tty_) {
-      std::fprintf(stderr, "\r%s\033[K", line);
-      if (done == steps_) std::fprintf(stderr, "\n");
-    } else {
-      std::fprintf(stderr, "%s\n", line);
-    }
-    std::fflush(stderr);
-  }
-
- private:
-  const char* label_;
-  int steps_;
-  std::int64_t tokens_per_step_;
-  bool enabled_, tty_;
-  const std::vector<double>* ref_;
-  std::chrono::steady_clock::time_point start_;
-};
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-void write_trace(const TrainResult& r) {
+// The --trace file, opened before the run so that a path it cannot write is refused up front
+// (a usage error) instead of after the training.
+std::unique_ptr<std::ofstream> open_trace(const std::string& path) {
+  if (path.empty()) return nullptr;
+  auto file = std::make_unique<std::ofstream>(path);
+  if (!*file) {
+    throw UsageError("--trace " + path + ": cannot open it for writing: " + std::strerror(errno));
+  }
+  return file;
+}
+
+void write_trace(const TrainResult& r, std::ofstream& file) {
   std::vector<TraceTrack> tracks;
   for (std::size_t rank = 0; rank < r.ranks.size(); ++rank) {
     const RankRun& run = r.ranks[rank];
@@ -253,8 +226,6 @@ void write_trace(const TrainResult& r) {
     tracks.push_back(std::move(t));
   }
   const TrainConfig& c = r.config;
-  std::ofstream file(r.trace_path);
-  if (!file) throw std::runtime_error("train: cannot write --trace file '" + r.trace_path + "'");
   write_chrome_trace(file, tracks,
                      {{"command", "tensorpar train"},
                       {"world", std::to_string(c.world)},
@@ -263,6 +234,7 @@ void write_trace(const TrainResult& r) {
                                     std::to_string(c.vocab) + ", seq " + std::to_string(c.seq)},
                       {"sequence_parallel", c.sequence_parallel ? "true" : "false"},
                       {"loss_parallel", c.loss_parallel ? "true" : "false"}});
+  file.flush();
   if (!file) throw std::runtime_error("train: writing --trace file '" + r.trace_path + "' failed");
 }
 
@@ -284,13 +256,17 @@ void print_header(const TrainConfig& c) {
   }
 }
 
-int report(const Options& o, TrainResult& result) {
-  if (!o.trace_path.empty()) write_trace(result);
+int report(const Options& o, TrainResult& result, std::ofstream* trace) {
+  if (trace != nullptr) write_trace(result, *trace);
   const TrainSummary summary = summarize(result);
   if (o.json) {
     std::cout << summary_json(result, summary).str() << "\n";
   } else {
     print_summary(std::cout, result, summary);
+  }
+  if (const std::string stop = non_finite_message(summary); !stop.empty()) {
+    std::cerr << "tensorpar train: " << stop << "; training stopped there\n";
+    return 1;
   }
   return !result.config.compare || summary.verified ? 0 : 1;
 }
@@ -354,8 +330,8 @@ RankRun decode_payload(const std::vector<double>& in, int steps, const RankRun& 
 }
 
 // The single-device reference run, with its progress line and wall time, into result.
-void run_timed_reference(const TrainConfig& c, bool show_progress, TrainResult& result) {
-  Progress progress("reference", c, show_progress, nullptr);
+void run_timed_reference(const TrainConfig& c, ProgressMode mode, TrainResult& result) {
+  Progress progress("reference", c.steps, c.batch * c.seq, nullptr, {.mode = mode});
   const auto t0 = std::chrono::steady_clock::now();
   result.reference = run_reference(c, [&](int step, double loss) { progress.update(step, loss); });
   result.reference_wall_s = seconds_since(t0);
@@ -367,16 +343,19 @@ int run_train_in_job(const Options& o) {
   const TrainConfig& c = o.config;
   std::unique_ptr<ProcessWorld> job = join_job(c.backend);
   const int rank = job->env().rank;
-  const bool show_progress = rank == 0 && (!o.json || isatty(STDERR_FILENO));
+  // Only rank 0 writes the trace; it fails here, before training, and the launcher stops the rest.
+  const std::unique_ptr<std::ofstream> trace = rank == 0 ? open_trace(o.trace_path) : nullptr;
+  const ProgressMode progress_mode = rank == 0 ? o.progress : ProgressMode::Off;
   if (rank == 0 && !o.json) print_header(c);
   TrainResult result;
   result.config = c;
   result.trace_path = o.trace_path;
   std::vector<std::vector<double>> payloads;
   try {
-    Progress progress("train", c, show_progress, nullptr);
+    Progress progress("train", c.steps, c.batch * c.seq, nullptr, {.mode = progress_mode});
     result.ranks.push_back(
         train_rank(c, rank, [&](int step, double loss) { progress.update(step, loss); }));
+    progress.finish();
     payloads = all_gather_doubles(*job->world(), rank_payload(result.ranks[0]));
   } catch (const std::exception& e) {
     std::cerr << "tensorpar train: rank " << rank << ": " << e.what() << "\n";
@@ -386,12 +365,14 @@ int run_train_in_job(const Options& o) {
   if (rank != 0) return 0;
   for (std::size_t r = 0; r < payloads.size(); ++r) {
     double wall = 0;
-    RankRun other = decode_payload(payloads[r], c.steps, result.ranks[0], wall);
+    // Every rank stopped after the same step (train_rank): rank 0's count is everyone's.
+    const auto steps_run = static_cast<int>(result.ranks[0].losses.size());
+    RankRun other = decode_payload(payloads[r], steps_run, result.ranks[0], wall);
     result.wall_s = std::max(result.wall_s, wall);
     if (r > 0) result.ranks.push_back(std::move(other));
   }
-  if (c.compare) run_timed_reference(c, show_progress, result);
-  return report(o, result);
+  if (c.compare) run_timed_reference(c, progress_mode, result);
+  return report(o, result, trace.get());
 }
 
 }  // namespace
@@ -400,16 +381,17 @@ int run_train(const std::vector<std::string>& argv) {
   const Options o = parse_options(argv);
   if (o.config.backend != "sim") return run_train_in_job(o);
   const TrainConfig& c = o.config;
+  const std::unique_ptr<std::ofstream> trace = open_trace(o.trace_path);
   set_default_device(c.device);  // the rank threads and the reference both run there
-  const bool show_progress = !o.json || isatty(STDERR_FILENO);
   if (!o.json) print_header(c);
 
   TrainResult result;
   result.config = c;
   result.trace_path = o.trace_path;
-  if (c.compare) run_timed_reference(c, show_progress, result);
+  if (c.compare) run_timed_reference(c, o.progress, result);
   {
-    Progress progress("train", c, show_progress, c.compare ? &result.reference : nullptr);
+    Progress progress("train", c.steps, c.batch * c.seq, c.compare ? &result.reference : nullptr,
+                      {.mode = o.progress});
     try {
       result.ranks =
           run_tensor_parallel(c, [&](int step, double loss) { progress.update(step, loss); });
@@ -425,7 +407,7 @@ int run_train(const std::vector<std::string>& argv) {
     end = std::max(end, run.phase_marks.back()[3]);
   }
   result.wall_s = static_cast<double>(end - first) * 1e-9;
-  return report(o, result);
+  return report(o, result, trace.get());
 }
 
 }  // namespace tensorpar::cli

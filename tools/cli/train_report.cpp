@@ -28,6 +28,9 @@ std::string bytes_str(double b) {
   return u == 0 ? format("%.0f B", b) : format("%.1f ", b) + units[u];
 }
 
+// A loss in the table: "%8.4f", and "nan" rather than the platform's "-nan".
+std::string loss_text(double v) { return std::isnan(v) ? "     nan" : format("%8.4f", v); }
+
 std::string ms(double s) { return format("%.2f ms", s * 1e3); }
 
 // "all_gather 1, all_reduce 6", or "-".
@@ -79,18 +82,46 @@ std::string ranks_noun(const TrainConfig& c) {
 
 double loss_tolerance(DType dtype) { return dtype == DType::Float64 ? 1e-9 : 1e-3; }
 
+std::string non_finite_message(const TrainSummary& s) {
+  const auto& t = s.train_non_finite;
+  const auto& r = s.reference_non_finite;
+  if (!t && !r) return "";
+  auto value = [](double v) { return std::string(std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf"); };
+  std::string out = "loss is ";
+  if (t) out += value(t->loss) + " at step " + std::to_string(t->step) + " (train)";
+  if (t && r) out += " / ";
+  if (r) {
+    out += value(r->loss);
+    if (!t || r->step != t->step) out += " at step " + std::to_string(r->step);
+    out += " (reference)";
+  }
+  return out;
+}
+
 TrainSummary summarize(const TrainResult& r) {
   TrainSummary s;
   const TrainConfig& c = r.config;
   s.tolerance = loss_tolerance(c.dtype);
+  auto first_non_finite = [](const std::vector<double>& losses) -> std::optional<NonFiniteLoss> {
+    for (std::size_t i = 0; i < losses.size(); ++i) {
+      if (!std::isfinite(losses[i])) return NonFiniteLoss{static_cast<int>(i) + 1, losses[i]};
+    }
+    return std::nullopt;
+  };
+  for (const RankRun& rank : r.ranks) {
+    if (!s.train_non_finite) s.train_non_finite = first_non_finite(rank.losses);
+  }
+  s.reference_non_finite = first_non_finite(r.reference);
   if (!r.reference.empty()) {
-    double diff = 0;
-    bool ok = true;
+    std::optional<double> diff;
+    bool ok = !s.train_non_finite && !s.reference_non_finite;
     for (const RankRun& rank : r.ranks) {
-      for (std::size_t i = 0; i < rank.losses.size(); ++i) {
-        const double d = std::abs(rank.losses[i] - r.reference.at(i));
-        diff = std::max(diff, d);
-        ok = ok && d <= s.tolerance * std::max(1.0, std::abs(r.reference[i]));  // NaN fails
+      ok = ok && rank.losses.size() == r.reference.size();
+      for (std::size_t i = 0; i < std::min(rank.losses.size(), r.reference.size()); ++i) {
+        if (!std::isfinite(rank.losses[i]) || !std::isfinite(r.reference[i])) break;
+        const double d = std::abs(rank.losses[i] - r.reference[i]);
+        diff = std::max(diff.value_or(0.0), d);
+        ok = ok && d <= s.tolerance * std::max(1.0, std::abs(r.reference[i]));
       }
     }
     s.max_abs_loss_diff = diff;
@@ -100,7 +131,8 @@ TrainSummary summarize(const TrainResult& r) {
   for (const RankRun& rank : r.ranks) {
     for (const StepComm& step : rank.comm) s.comm_uniform = s.comm_uniform && step == s.comm;
   }
-  const double per_step = static_cast<double>(r.ranks.size()) * c.steps;
+  const auto steps_run = static_cast<std::int64_t>(r.ranks.at(0).losses.size());
+  const double per_step = static_cast<double>(r.ranks.size()) * static_cast<double>(steps_run);
   std::map<std::string, double> by_name;
   double op_total = 0;
   for (const RankRun& rank : r.ranks) {
@@ -127,7 +159,7 @@ TrainSummary summarize(const TrainResult& r) {
   std::sort(s.top_ops.begin(), s.top_ops.end(),
             [](const auto& a, const auto& b) { return a.second > b.second; });
   if (s.top_ops.size() > 6) s.top_ops.resize(6);
-  s.tokens_per_s = r.wall_s > 0 ? static_cast<double>(c.batch * c.seq * c.steps) / r.wall_s : 0;
+  s.tokens_per_s = r.wall_s > 0 ? static_cast<double>(c.batch * c.seq * steps_run) / r.wall_s : 0;
   return s;
 }
 
@@ -139,27 +171,41 @@ void print_summary(std::ostream& os, const TrainResult& r, const TrainSummary& s
   os << "\nloss curve (rank 0" << (compared ? "; reference: the same model on one device" : "")
      << ")\n";
   os << (compared ? "   step      loss  ref loss    |diff|\n" : "   step      loss\n");
-  const int rows = std::min(c.steps, 11);
+  // Every step either run reached, at most 11 rows, always the first and the last.
+  const int steps_run = static_cast<int>(std::max(losses.size(), r.reference.size()));
+  const int rows = std::min(steps_run, 11);
   int last = -1;
   for (int k = 0; k < rows; ++k) {
-    const int i = rows == 1 ? 0 : k * (c.steps - 1) / (rows - 1);
+    const int i = rows == 1 ? 0 : k * (steps_run - 1) / (rows - 1);
     if (i == last) continue;
     last = i;
+    const auto at = static_cast<std::size_t>(i);
     char line[96];
     if (compared) {
-      std::snprintf(line, sizeof line, "  %5d  %8.4f  %8.4f  %8.1e\n", i + 1, losses[i],
-                    r.reference[i], std::abs(losses[i] - r.reference[i]));
+      const std::string loss = at < losses.size() ? loss_text(losses[at]) : "       -";
+      const std::string ref = at < r.reference.size() ? loss_text(r.reference[at]) : "       -";
+      const bool both = at < losses.size() && at < r.reference.size();
+      const std::string diff = both ? format("%8.1e", std::abs(losses[at] - r.reference[at])) : "       -";
+      std::snprintf(line, sizeof line, "  %5d  %s  %s  %s\n", i + 1, loss.c_str(), ref.c_str(),
+                    diff.c_str());
     } else {
-      std::snprintf(line, sizeof line, "  %5d  %8.4f\n", i + 1, losses[i]);
+      std::snprintf(line, sizeof line, "  %5d  %s\n", i + 1, loss_text(losses[at]).c_str());
     }
     os << line;
   }
-  os << "  " << sparkline(losses, 60) << "  " << format("%.4f", losses.front()) << " -> "
-     << format("%.4f", losses.back()) << " (log scale)\n";
-  if (compared) {
+  auto trimmed = [](double v) { return std::isnan(v) ? std::string("nan") : format("%.4f", v); };
+  os << "  " << sparkline(losses, 60) << "  " << trimmed(losses.front()) << " -> "
+     << trimmed(losses.back()) << " (log scale)\n";
+  if (const std::string stop = non_finite_message(s); !stop.empty()) {
+    os << "  " << stop << ": training stopped there (try a smaller --lr)\n";
+  }
+  if (compared && s.max_abs_loss_diff) {
     os << "  max |loss - ref loss| = " << format("%.2e", *s.max_abs_loss_diff) << " (tolerance "
        << format("%.0e", s.tolerance) << " x max(1, |ref loss|), " << dtype_name(c.dtype)
+       << (s.train_non_finite || s.reference_non_finite ? "; finite steps" : "")
        << "): " << (s.verified ? "verified" : "MISMATCH") << "\n";
+  } else if (compared) {
+    os << "  no step with finite losses in both runs to compare: MISMATCH\n";
   } else {
     os << "  (no single-device reference: --no-compare)\n";
   }
@@ -210,7 +256,7 @@ void print_summary(std::ostream& os, const TrainResult& r, const TrainSummary& s
        << format("%.0f%%", 100 * s.top_ops[i].second);
   }
   os << "\n\nthroughput: " << format("%.0f", s.tokens_per_s) << " tokens/s (" << c.batch << " x "
-     << c.seq << " tokens per step, " << c.steps << " steps in " << format("%.2f", r.wall_s)
+     << c.seq << " tokens per step, " << losses.size() << " steps in " << format("%.2f", r.wall_s)
      << " s on " << c.world << " " << ranks_noun(c) << ")";
   if (compared) os << "; reference " << format("%.2f", r.reference_wall_s) << " s";
   os << "\n";
@@ -243,15 +289,28 @@ Json summary_json(const TrainResult& r, const TrainSummary& s) {
       .set("seed", static_cast<std::int64_t>(c.seed));
   Json steps = Json::array();
   const std::vector<double>& losses = r.ranks.at(0).losses;
-  for (std::size_t i = 0; i < losses.size(); ++i) {
+  for (std::size_t i = 0; i < std::max(losses.size(), r.reference.size()); ++i) {
     steps.push(Json::object()
                    .set("step", static_cast<std::int64_t>(i + 1))
-                   .set("loss", losses[i])
-                   .set("ref_loss", r.reference.empty() ? Json() : Json(r.reference[i])));
+                   .set("loss", i < losses.size() ? Json(losses[i]) : Json())
+                   .set("ref_loss", i < r.reference.size() ? Json(r.reference[i]) : Json()));
   }
   out.set("steps", steps);
   out.set("compared", !r.reference.empty());
   out.set("max_abs_loss_diff", s.max_abs_loss_diff ? Json(*s.max_abs_loss_diff) : Json());
+  // {"train": {"step": 2, "loss": "nan"}, "reference": null}: where each run stopped, or null.
+  auto stop_json = [](const std::optional<NonFiniteLoss>& n) {
+    if (!n) return Json();
+    return Json::object()
+        .set("step", n->step)
+        .set("loss", std::isnan(n->loss) ? "nan" : n->loss > 0 ? "inf" : "-inf");
+  };
+  out.set("loss_finite", !s.train_non_finite && !s.reference_non_finite);
+  out.set("non_finite_loss", s.train_non_finite || s.reference_non_finite
+                                 ? Json::object()
+                                       .set("train", stop_json(s.train_non_finite))
+                                       .set("reference", stop_json(s.reference_non_finite))
+                                 : Json());
   out.set("tolerance", s.tolerance);
   Json comm = Json::object(), bytes = Json::object(), time = Json::object();
   for (CommPhase p : kPhases) {

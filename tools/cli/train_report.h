@@ -28,10 +28,19 @@ struct PhaseSplit {
   double other_s() const;
 };
 
+// The step at which a run stopped on a loss that is not finite.
+struct NonFiniteLoss {
+  int step = 0;  // 1-based, as printed
+  double loss = 0;
+};
+
 struct TrainSummary {
-  double tolerance = 0;                     // relative, see loss_tolerance
-  std::optional<double> max_abs_loss_diff;  // over steps and ranks; none without a reference
-  bool verified = false;
+  double tolerance = 0;  // relative, see loss_tolerance
+  // Over the steps both runs reached with finite losses, and the ranks; none without a
+  // reference or without such a step.
+  std::optional<double> max_abs_loss_diff;
+  bool verified = false;  // false as well when a loss is not finite
+  std::optional<NonFiniteLoss> train_non_finite, reference_non_finite;
   StepComm comm;             // rank 0's last step
   bool comm_uniform = true;  // every step and every rank issued the same
   std::map<CommPhase, PhaseSplit> time;
@@ -47,6 +56,10 @@ double loss_tolerance(DType dtype);
 
 // What the ranks are, for the report: "simulated rank(s)" or "gloo processes".
 std::string ranks_noun(const TrainConfig& config);
+
+// "loss is nan at step 2 (train) / inf (reference)", "loss is inf at step 7 (reference)"; ""
+// when every loss is finite.
+std::string non_finite_message(const TrainSummary& summary);
 
 TrainSummary summarize(const TrainResult& result);
 void print_summary(std::ostream& os, const TrainResult& result, const TrainSummary& summary);

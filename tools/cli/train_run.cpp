@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <memory>
 
 #include "core/autograd/autograd.h"
@@ -50,6 +51,14 @@ double loss_value(const Tensor& loss) {
   NoGradGuard no_grad;
   if (!loss.is_distributed()) return loss.item();
   return DTensor(loss).full_tensor().item();
+}
+
+// Whether every rank's loss of this step is finite: one all_reduce (max) of a flag over the
+// mesh, so that a non-finite loss on any rank stops every rank after the same step.
+bool all_ranks_finite(const DeviceMesh& mesh, double loss) {
+  Tensor flag = from_vector<double>({std::isfinite(loss) ? 0.0 : 1.0}, {1});
+  mesh.group(0).all_reduce(flag, {.op = ReduceOp::Max})->wait();
+  return flag.item() == 0.0;
 }
 
 StepComm step_comm(const std::vector<CollectiveRecord>& records) {
@@ -171,6 +180,12 @@ RankRun train_rank(const TrainConfig& c, int rank, const StepCallback& on_step) 
     }
     recorder.clear();
     if (rank == 0 && on_step) on_step(step, run.losses.back());
+    // Between steps and left out of the step's collectives and profile: the finiteness vote, then
+    // a due save (never of a state whose loss went non-finite).
+    const bool finite = all_ranks_finite(mesh, run.losses.back());
+    comm.reset();
+    recorder.clear();
+    if (!finite) break;
     if (save_due(c, step)) {
       save_training(c, model, *opt, first_step + step + 1);
       comm.reset();  // the save's collectives belong to no step
@@ -200,6 +215,7 @@ std::vector<double> run_reference(const TrainConfig& c, const StepCallback& on_s
     opt->zero_grad();
     losses.push_back(loss.item());
     if (on_step) on_step(step, losses.back());
+    if (!std::isfinite(losses.back())) break;
   }
   return losses;
 }

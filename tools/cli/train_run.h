@@ -96,6 +96,11 @@ struct RankRun {
 // Called on rank 0's thread after each step with the step index (0-based) and its loss.
 using StepCallback = std::function<void(int step, double loss)>;
 
+// Both runs stop after the first step whose loss is not finite (nan or inf), so their losses
+// may end before config.steps. Every rank of the tensor-parallel run takes that decision
+// together (an all_reduce of a flag after each step, outside the step's recorded collectives
+// and profile): a non-finite loss on one rank stops all of them after the same step.
+
 // One rank's part of the tensor-parallel run, on the calling thread's current world (a sim rank
 // thread, or a process of a job): the model parallelized over a 1-D mesh of config.world ranks.
 RankRun train_rank(const TrainConfig& config, int rank, const StepCallback& on_step);

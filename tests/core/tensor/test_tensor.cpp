@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "core/ops/ops.h"
+#include "core/tensor/out_of_memory.h"
 #include "core/tensor_testing.h"
 
 namespace tensorpar {
@@ -65,6 +66,20 @@ TEST(Tensor, EmptyRejectsNegativeExtents) {
         Tensor::empty({3, -2});
       },
       "empty: negative extent -2 in shape [3, -2]");
+}
+
+// An allocation the allocator refuses is a std::bad_alloc naming the bytes, shape and dtype
+// (2^61 - 1 float64 elements: 2^64 - 8 bytes, which no allocator can round up and serve).
+TEST(Tensor, EmptyTooLargeForMemoryNamesTheAllocation) {
+  const std::int64_t elements = (std::int64_t{1} << 61) - 1;
+  expect_error<OutOfMemory>([&] { Tensor::empty({elements}, DType::Float64); },
+                            "out of memory: cannot allocate 18446744073709551608 bytes for a "
+                            "[2305843009213693951] float64 tensor on cpu");
+  EXPECT_THROW(Tensor::empty({elements}, DType::Float64), std::bad_alloc);
+  // One element more and the byte count itself is past what memory can address.
+  expect_error<OutOfMemory>([&] { Tensor::empty({elements + 1, 1}, DType::Float64); },
+                            "out of memory: a [2305843009213693952, 1] float64 tensor on cpu "
+                            "needs more bytes than memory can address");
 }
 
 TEST(Tensor, FreshDataIs64ByteAligned) {
