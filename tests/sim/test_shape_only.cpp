@@ -115,6 +115,28 @@ TEST(ShapeOnlyRun, ADTensorProgramIssuesTheRealSimsCollectives) {
   }
 }
 
+// from_local's run_check reads its peers' metadata on a real backend; shape-only it issues the
+// same all_gathers and broadcast, so the sequence is still the real one.
+std::vector<CollectiveRecord> checked_from_local(int) {
+  const DeviceMesh mesh({3});
+  CommDebugMode mode;
+  const DTensor x = DTensor::from_local(zeros({2, 4}), mesh, {Shard(0)}, {.run_check = true});
+  const DTensor y = DTensor::from_local(zeros({5}), mesh, {Replicate()}, {.run_check = true});
+  EXPECT_EQ(x.shape(), (Shape{6, 4}));
+  return mode.records();
+}
+
+TEST(ShapeOnlyRun, FromLocalsRunCheckIssuesTheRealCollectives) {
+  const auto real = sim::run(3, [](int rank) { return checked_from_local(rank); });
+  const auto shape_only =
+      sim::run_shape_only(3, [](int rank, sim::ShapeOnlyRecording&) { checked_from_local(rank); });
+  for (int r = 0; r < 3; ++r) {
+    SCOPED_TRACE(r);
+    ASSERT_EQ(real[r].size(), 5u);  // two all_gathers per from_local, the replica's broadcast
+    expect_same_records(*shape_only[r].collectives, real[r]);
+  }
+}
+
 TEST(ShapeOnlyRun, EachRankHasItsOwnMemoryAccount) {
   const auto ranks = sim::run_shape_only(3, [](int rank, sim::ShapeOnlyRecording&) {
     const Tensor big = Tensor::empty({100 * (rank + 1)}, DType::Float32);
