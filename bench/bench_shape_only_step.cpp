@@ -66,6 +66,7 @@ void BM_Llama2Step(benchmark::State& state) {
 }
 
 BENCHMARK(BM_Gpt3Step)
+    ->Args({32, 1})
     ->Args({64, 1})
     ->Args({64, 0})
     ->Args({512, 1})

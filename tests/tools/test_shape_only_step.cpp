@@ -216,6 +216,19 @@ TEST(ShapeOnlyStep, Gpt3WidthAt32RanksIssuesMegatronsCollectives) {
   }
   EXPECT_EQ(attention_flops, l * 2 * (2 * s * s * h / 32));
   EXPECT_EQ(linears, 6 * l + 1);
+  // The step's FLOPs per rank against Narayanan et al.'s count (cost-model-facts section 5)
+  // without recompute: 72 B s l h^2 (1 + s / 6h) for the layers, plus 6 B s h V for the logits
+  // (forward and two backward GEMMs; scaling the recompute formula's V / 16lh term by 72 / 96
+  // would count 4.5 B s h V), over t ranks. It leaves out the element-wise work, the norms, the
+  // softmaxes and the optimizer: the count is above it by less than 1%.
+  const double v = static_cast<double>(c.model.vocab_size), hd = static_cast<double>(h);
+  const double sd = static_cast<double>(s), ld = static_cast<double>(l);
+  const double narayanan =
+      (72.0 * sd * ld * hd * hd * (1 + sd / (6 * hd)) + 6.0 * sd * hd * v) / 32;
+  std::int64_t total = 0;
+  for (const kernels::OpRecord& op : *ranks[0].ops) total += op.flops;
+  EXPECT_GT(static_cast<double>(total), narayanan);
+  EXPECT_LT(static_cast<double>(total), 1.01 * narayanan);
 }
 
 // At 64 ranks GPT-3's 96 heads do not split evenly (a rank's 192 columns are 1.5 heads): the
