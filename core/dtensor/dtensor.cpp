@@ -1,7 +1,5 @@
 #include "core/dtensor/dtensor.h"
 
-#include "core/tensor/meta_device.h"
-
 #include "core/autograd/autograd.h"
 #include "core/base/error.h"
 #include "core/kernels/elementwise.h"

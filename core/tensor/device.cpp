@@ -65,7 +65,7 @@ struct Registry {
     Allocator* cpu = cache_enabled_by_environment() ? static_cast<Allocator*>(&caching_cpu())
                                                     : &uncached_cpu();
     allocators[0].store(cpu, std::memory_order_release);
-    allocators[3].store(&meta_allocator(), std::memory_order_release);
+    allocators[std::size_t(DeviceType::Meta)].store(&meta_allocator(), std::memory_order_release);
   }
 };
 
