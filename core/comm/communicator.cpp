@@ -253,6 +253,11 @@ std::shared_ptr<Communicator> Communicator::split(int color, int key) {
   return color < 0 ? nullptr : result;
 }
 
+std::shared_ptr<Communicator> Communicator::do_subgroup(const std::vector<std::vector<int>>&,
+                                                      int color, int key) {
+  return split(color, key);
+}
+
 std::shared_ptr<Communicator> Communicator::subgroup(const std::vector<std::vector<int>>& groups) {
   std::set<int> seen;
   int color = -1;
@@ -275,7 +280,7 @@ std::shared_ptr<Communicator> Communicator::subgroup(const std::vector<std::vect
   std::lock_guard<std::mutex> lock(subgroup_mutex_);
   auto it = subgroups_.find(groups);
   if (it != subgroups_.end()) return it->second;
-  auto comm = split(color, key);
+  auto comm = do_subgroup(groups, color, key);
   subgroups_.emplace(groups, comm);
   return comm;
 }

@@ -171,6 +171,12 @@ class Communicator : public std::enable_shared_from_this<Communicator> {
   virtual WorkPtr do_recv(Tensor& tensor, int src, const PointToPointOptions& opts) = 0;
   virtual WorkPtr do_barrier(const BarrierOptions& opts) = 0;
   virtual std::shared_ptr<Communicator> do_split(int color, int key) = 0;
+  // subgroup's communicator for this rank: color and key are its group's index in `groups` and
+  // its place there (-1 and 0 outside every group). By default split(color, key); a backend that
+  // can build a group from the partition alone, which every rank knows, overrides it (the
+  // shape-only communicator, whose ranks never exchange colors).
+  virtual std::shared_ptr<Communicator> do_subgroup(const std::vector<std::vector<int>>& groups,
+                                                    int color, int key);
 
  private:
   std::mutex subgroup_mutex_;

@@ -5,6 +5,7 @@
 #include "core/kernels/elementwise.h"
 #include "core/dtensor/redistribute.h"
 #include "core/dtensor/shard_collectives.h"
+#include "core/tensor/meta_device.h"
 
 namespace tensorpar {
 
@@ -48,6 +49,13 @@ void check_local_metadata(const Tensor& local, const DTensorSpec& spec) {
     Tensor widths = Tensor::empty({n}, DType::Int64, local.device());
     Tensor my_width = from_vector(std::vector<std::int64_t>{width}, {1}, local.device());
     group.all_gather(widths, my_width)->wait();
+    if (is_meta(local.device())) {
+      // A shape-only run (docs/shape_only.md): the peers' metadata has no values to compare.
+      // The same collectives are issued, so the run's collective sequence is the real one.
+      Tensor all = Tensor::empty({n * width}, DType::Int64, local.device());
+      group.all_gather(all, meta)->wait();
+      continue;
+    }
     const auto w = to_vector<std::int64_t>(widths);
     bool consistent = true;
     for (auto x : w) consistent = consistent && x == width;

@@ -7,6 +7,7 @@
 
 #include "core/base/error.h"
 #include "core/kernels/cpu/cpu_backend.h"
+#include "core/kernels/meta/meta_backend.h"
 
 namespace tensorpar::kernels {
 
@@ -15,7 +16,10 @@ namespace {
 // One atomic pointer per device type: kernel_backend is a single load, with no lock.
 struct Registry {
   std::array<std::atomic<KernelBackend*>, kDeviceTypes> backends{};
-  Registry() { backends[slot(DeviceType::CPU)].store(&cpu_backend(), std::memory_order_release); }
+  Registry() {
+    backends[slot(DeviceType::CPU)].store(&cpu_backend(), std::memory_order_release);
+    backends[slot(DeviceType::Meta)].store(&meta_backend(), std::memory_order_release);
+  }
 
   static std::size_t slot(DeviceType type) {
     const auto i = std::size_t(type);

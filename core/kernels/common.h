@@ -85,6 +85,38 @@ inline AxisView axis_view(const Shape& shape, std::int64_t dim, const char* what
   return v;
 }
 
+// ---- the product shape of matmul (matmul.h), for arguments already checked ----
+// op(a) is m x k and op(b) is k x n, each batched over leading dims or 2-D (shared by every
+// batch); the product holds `batches` matrices of m x n under the batch dims of whichever is
+// batched. Example: a [5, 2, 3], b [4, 3] with trans_b: m 2, k 3, n 4, batches 5, shape [5, 2, 4].
+struct MatmulDims {
+  std::int64_t m = 0, k = 0, n = 0, batches = 1;
+  Shape shape;
+};
+
+inline MatmulDims matmul_dims(const Shape& as, const Shape& bs, bool trans_a, bool trans_b) {
+  MatmulDims d;
+  d.m = trans_a ? as.end()[-1] : as.end()[-2];
+  d.k = trans_a ? as.end()[-2] : as.end()[-1];
+  d.n = trans_b ? bs.end()[-2] : bs.end()[-1];
+  d.shape = as.size() > 2 ? Shape(as.begin(), as.end() - 2) : Shape(bs.begin(), bs.end() - 2);
+  d.batches = numel(d.shape);
+  d.shape.push_back(d.m);
+  d.shape.push_back(d.n);
+  return d;
+}
+
+// The shape a reduction along one (normalised) dim leaves: keepdim keeps it as extent 1.
+inline Shape reduced_dim_shape(const Shape& shape, std::int64_t dim, bool keepdim) {
+  Shape out = shape;
+  if (keepdim) {
+    out[std::size_t(dim)] = 1;
+  } else {
+    out.erase(out.begin() + dim);
+  }
+  return out;
+}
+
 // ---- reductions: the dims a reduction names and the shape it leaves ----
 
 // Which dims of an ndim-dim tensor `dims` names (all of them when dims is empty). A 0-d tensor

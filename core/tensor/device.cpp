@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "core/tensor/caching_allocator.h"
+#include "core/tensor/meta_device.h"
 #include "core/base/error.h"
 
 namespace tensorpar {
@@ -64,6 +65,7 @@ struct Registry {
     Allocator* cpu = cache_enabled_by_environment() ? static_cast<Allocator*>(&caching_cpu())
                                                     : &uncached_cpu();
     allocators[0].store(cpu, std::memory_order_release);
+    allocators[std::size_t(DeviceType::Meta)].store(&meta_allocator(), std::memory_order_release);
   }
 };
 
@@ -80,6 +82,8 @@ std::size_t slot(DeviceType type, const char* what) {
       return 1;
     case DeviceType::StandIn:
       return 2;
+    case DeviceType::Meta:
+      return 3;
   }
   throw std::invalid_argument(cat(what, ": unknown device type ", int(type)));
 }
@@ -127,12 +131,16 @@ const char* device_type_name(DeviceType type) {
       return "cuda";
     case DeviceType::StandIn:
       return "standin";
+    case DeviceType::Meta:
+      return "meta";
   }
   return "unknown";
 }
 
 std::string device_str(Device device) {
-  if (device.type == DeviceType::CPU) return "cpu";
+  if (device.type == DeviceType::CPU || device.type == DeviceType::Meta) {
+    return device_type_name(device.type);
+  }
   return cat(device_type_name(device.type), ":", device.index);
 }
 

@@ -11,8 +11,10 @@ namespace tensorpar {
 // StandIn is the test device of the device seam (docs/device_seam.md): its memory is host memory
 // that host code may not touch, as CUDA memory cannot be, so running the whole stack on it shows
 // that nothing outside the kernels and communicators reads tensor memory directly.
-enum class DeviceType { CPU, CUDA, StandIn };
-inline constexpr int kDeviceTypes = 3;
+// Meta is torch's meta device: tensors with a shape and a dtype but no values, for shape-only
+// runs (core/tensor/meta_device.h).
+enum class DeviceType { CPU, CUDA, StandIn, Meta };
+inline constexpr int kDeviceTypes = 4;
 
 struct Device {
   DeviceType type = DeviceType::CPU;
@@ -23,9 +25,9 @@ struct Device {
 inline Device cpu() { return Device{}; }
 // Host code may read and write the memory of tensors on this device (data_ptr(), data<T>()).
 inline bool is_host(Device device) { return device.type == DeviceType::CPU; }
-// "cpu", "cuda", "standin".
+// "cpu", "cuda", "standin", "meta".
 const char* device_type_name(DeviceType type);
-// "cpu", "cuda:1", "standin:0".
+// "cpu", "cuda:1", "standin:0", "meta" (one meta device, printed without an index, as torch's).
 std::string device_str(Device device);
 
 // The calling thread's current device: where factories put tensors when not told. The device of

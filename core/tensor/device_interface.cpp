@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/base/error.h"
+#include "core/tensor/meta_device.h"
 
 namespace tensorpar {
 
@@ -35,7 +36,11 @@ namespace {
 // One atomic pointer per device type: a lookup is a single load, with no lock.
 struct Registry {
   std::array<std::atomic<DeviceInterface*>, kDeviceTypes> interfaces{};
-  Registry() { interfaces[0].store(&cpu_device_interface(), std::memory_order_release); }
+  Registry() {
+    interfaces[0].store(&cpu_device_interface(), std::memory_order_release);
+    interfaces[std::size_t(DeviceType::Meta)].store(&meta_device_interface(),
+                                                    std::memory_order_release);
+  }
 };
 
 Registry& registry() {

@@ -1,4 +1,5 @@
 // rand / randn: element i of the result is the Philox value at counter gen.offset() + i.
+#include "core/tensor/meta_device.h"
 #include "core/tensor/philox.h"
 #include "core/tensor/tensor.h"
 
@@ -11,6 +12,11 @@ template <class F>
 Tensor sample(const Shape& shape, Generator& gen, DType dtype, Device device, const char* what,
               F&& draw) {
   check_arg(is_floating(dtype), what, ": dtype ", dtype_name(dtype), " is not a floating type");
+  if (is_meta(device)) {  // nothing to draw into: the shape, and the stream advanced as by a draw
+    Tensor out = Tensor::empty(shape, dtype, device);
+    gen.advance(std::uint64_t(out.numel()));
+    return out;
+  }
   // Drawn on the host, then moved: every device gets the CPU's numbers bit for bit.
   Tensor out = Tensor::empty(shape, dtype, cpu());
   const std::uint64_t seed = gen.seed(), offset = gen.offset();

@@ -409,7 +409,9 @@ Tensor Tensor::to(Device device) const {
   const TensorImpl& impl = dense("to");
   if (impl.device == device) return *this;
   Tensor out = empty(impl.shape, impl.dtype, device);
-  copy_between(out.device_data(), device, device_data(), impl.device, nbytes());
+  with_context("to", [&] {
+    copy_between(out.device_data(), device, device_data(), impl.device, nbytes());
+  });
   return out;
 }
 

@@ -216,11 +216,19 @@ std::string add_suffixes(std::string text, const std::vector<std::string>& suffi
 }  // namespace
 
 // A tensor on another device prints its values (copied to the host) with device='...' first
-// among the suffixes, as torch does: tensor([1., 2.], device='standin:0', dtype=float32).
+// among the suffixes, as torch does: tensor([1., 2.], device='standin:0', dtype=float32). A meta
+// tensor has no values to show: tensor(..., device='meta', size=(2, 3), dtype=float32).
 std::string Tensor::to_string() const {
   if (!defined()) return "tensor(undefined)";
   std::vector<std::string> suffixes;
   if (!is_host(device())) suffixes.push_back(cat("device='", device_str(device()), "'"));
+  if (device().type == DeviceType::Meta) {  // no values to show: torch's "tensor(..., ...)"
+    std::string size = "size=(";
+    for (std::size_t i = 0; i < shape().size(); ++i) size += cat(i ? ", " : "", shape()[i]);
+    suffixes.push_back(size + (shape().size() == 1 ? ",)" : ")"));
+    suffixes.push_back(cat("dtype=", dtype_name(dtype())));
+    return add_suffixes("tensor(...", suffixes);
+  }
   const Tensor host = is_host(device()) ? *this : to(cpu());
   if (numel() == 0) {
     if (shape() != Shape{0}) {

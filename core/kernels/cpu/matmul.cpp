@@ -57,27 +57,20 @@ std::int64_t leading_rows(const Shape& shape) {
 }  // namespace
 
 Tensor CpuBackend::matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
-  const Shape& as = a.shape();
-  const Shape& bs = b.shape();
-  const std::int64_t m = trans_a ? as.end()[-1] : as.end()[-2];
-  const std::int64_t k = trans_a ? as.end()[-2] : as.end()[-1];
-  const std::int64_t n = trans_b ? bs.end()[-2] : bs.end()[-1];
-  const Shape batch_a(as.begin(), as.end() - 2), batch_b(bs.begin(), bs.end() - 2);
-  Shape shape = batch_a.empty() ? batch_b : batch_a;
-  const std::int64_t batches = numel(shape);
-  shape.push_back(m);
-  shape.push_back(n);
-  Tensor out = Tensor::empty(shape, a.dtype(), a.device());
+  const MatmulDims dims = matmul_dims(a.shape(), b.shape(), trans_a, trans_b);
+  const std::int64_t m = dims.m, k = dims.k, n = dims.n, batches = dims.batches;
+  const bool a_batched = a.dim() > 2, b_batched = b.dim() > 2;
+  Tensor out = Tensor::empty(dims.shape, a.dtype(), a.device());
   visit_float(a.dtype(), "matmul", [&]<class T>() {
     const T* pa = ptr<T>(a);
     const T* pb = ptr<T>(b);
     T* pc = ptr<T>(out);
-    if (batch_b.empty() && !trans_a) {  // b shared: the batches of a are just more rows
+    if (!b_batched && !trans_a) {  // b shared: the batches of a are just more rows
       gemm<T>(pa, false, pb, trans_b, pc, batches * m, n, k, false);
       return;
     }
-    const std::int64_t step_a = batch_a.empty() ? 0 : m * k;
-    const std::int64_t step_b = batch_b.empty() ? 0 : k * n;
+    const std::int64_t step_a = a_batched ? m * k : 0;
+    const std::int64_t step_b = b_batched ? k * n : 0;
     for (std::int64_t i = 0; i < batches; ++i) {
       gemm<T>(pa + i * step_a, trans_a, pb + i * step_b, trans_b, pc + i * m * n, m, n, k, false);
     }

@@ -342,13 +342,7 @@ Tensor CpuBackend::reduce_dim(ReduceOp op, const Tensor& x, std::int64_t dim, bo
     return reduce_dim(op, x.to(DType::Float32), dim, keepdim).to(DType::BFloat16);
   }
   const AxisView v = axis_view(x.shape(), dim, reduce_name(op));
-  Shape out_shape = x.shape();
-  if (keepdim) {
-    out_shape[std::size_t(dim)] = 1;
-  } else {
-    out_shape.erase(out_shape.begin() + dim);
-  }
-  Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
+  Tensor out = Tensor::empty(reduced_dim_shape(x.shape(), dim, keepdim), x.dtype(), x.device());
   if (out.numel() == 0) return out;
   visit_reduce_type(x.dtype(), op,
                     [&]<class A>() { reduce_dim_into<A>(op, x, out, v.outer, v.n, v.inner); });

@@ -1,0 +1,128 @@
+#include "tools/shape_only/transformer_step.h"
+
+#include <map>
+#include <memory>
+
+#include "core/base/error.h"
+#include "core/dtensor/device_mesh.h"
+#include "core/ops/ops.h"
+#include "core/optim/adam.h"
+#include "core/optim/sgd.h"
+#include "core/tensor/meta_device.h"
+#include "styles/loss_parallel.h"
+#include "styles/transformer_plan.h"
+
+namespace tensorpar {
+
+namespace {
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const std::string& name,
+                                                 std::vector<Tensor> params) {
+  if (name == "sgd") {
+    return std::make_unique<optim::SGD>(std::move(params),
+                                        optim::SGDOptions{.lr = 0.1, .momentum = 0.9});
+  }
+  check_arg(name == "adam", "shape_only_step: optimizer must be adam or sgd, got '", name, "'");
+  return std::make_unique<optim::Adam>(std::move(params), optim::AdamOptions{.lr = 1e-3});
+}
+
+// The extent of torch.chunk's shard `index` of n over `parts`.
+std::int64_t chunk_of(std::int64_t n, std::int64_t parts, std::int64_t index) {
+  const std::int64_t step = (n + parts - 1) / parts;
+  return std::max<std::int64_t>(0, std::min(step, n - index * step));
+}
+
+}  // namespace
+
+namespace {
+
+ShapeOnlyStepConfig published(int world, std::int64_t layers, std::int64_t dim, std::int64_t heads,
+                              std::int64_t vocab, std::int64_t seq) {
+  ShapeOnlyStepConfig c;
+  c.world = world;
+  c.model.n_layers = layers;
+  c.model.dim = dim;
+  c.model.n_heads = heads;
+  c.model.vocab_size = vocab;
+  c.model.max_seq_len = seq;
+  c.model.dropout_p = 0.0;
+  c.seq = seq;
+  c.batch = 1;
+  return c;
+}
+
+}  // namespace
+
+ShapeOnlyStepConfig gpt3_175b(int world, std::int64_t layers) {
+  return published(world, layers, 12288, 96, 50257, 2048);
+}
+
+ShapeOnlyStepConfig llama2_70b(int world, std::int64_t layers) {
+  return published(world, layers, 8192, 64, 32000, 4096);
+}
+
+void transformer_tp_step(const ShapeOnlyStepConfig& c,
+                         const std::function<void(std::string_view phase)>& on_phase) {
+  check_arg(c.seq >= 1 && c.seq <= c.model.max_seq_len, "shape_only_step: seq ", c.seq,
+            " must be in [1, max_seq_len ", c.model.max_seq_len, "]");
+  check_arg(c.batch >= 1, "shape_only_step: batch must be >= 1, got ", c.batch);
+  manual_seed(c.model.seed);
+  nn::Transformer model(c.model);
+  const DeviceMesh mesh({c.world}, {"tp"});
+  parallelize_transformer(model, mesh,
+                          {.sequence_parallel = c.sequence_parallel,
+                           .local_output_for_attn = false,
+                           .loss_parallel = c.loss_parallel});
+  auto opt = make_optimizer(c.optimizer, model.parameters());
+  const Tensor tokens = zeros({c.batch, c.seq}, DType::Int64);
+  const Tensor targets = zeros({c.batch * c.seq}, DType::Int64);
+
+  on_phase("forward");
+  Tensor logits = reshape(model(tokens), {c.batch * c.seq, c.model.vocab_size});
+  Tensor loss;
+  if (c.loss_parallel) {
+    const LossParallel scope = loss_parallel();
+    loss = cross_entropy(logits, targets);
+  } else {
+    loss = cross_entropy(logits, targets);
+  }
+  on_phase("backward");
+  loss.backward();
+  on_phase("optimizer");
+  opt->step();
+  opt->zero_grad();
+}
+
+std::vector<int> transformer_rank_classes(const ShapeOnlyStepConfig& c) {
+  const std::vector<std::int64_t> extents = {c.model.vocab_size, c.model.max_seq_len, c.model.dim,
+                                             4 * c.model.dim, c.seq};
+  std::map<std::vector<std::int64_t>, int> first;
+  std::vector<int> classes(static_cast<std::size_t>(c.world));
+  for (int r = 0; r < c.world; ++r) {
+    std::vector<std::int64_t> shards;
+    for (std::int64_t n : extents) shards.push_back(chunk_of(n, c.world, r));
+    classes[static_cast<std::size_t>(r)] = first.emplace(std::move(shards), r).first->second;
+  }
+  return classes;
+}
+
+std::vector<sim::ShapeOnlyRank> shape_only_step(const ShapeOnlyStepConfig& c) {
+  sim::ShapeOnlyOptions options;
+  options.parallelism = c.parallelism;
+  if (c.distinct_ranks) {
+    options.representative = [classes = transformer_rank_classes(c)](int rank) {
+      return classes[static_cast<std::size_t>(rank)];
+    };
+  }
+  return sim::run_shape_only(
+      c.world,
+      [&](int, sim::ShapeOnlyRecording& rec) {
+        transformer_tp_step(c, [&](std::string_view phase) {
+          if (phase == "forward") rec.restart();
+          rec.set_phase(std::string(phase));
+        });
+      },
+      options);
+}
+
+}  // namespace tensorpar
