@@ -13,7 +13,9 @@ struct ParameterMemos {
 };
 constexpr RankContext::Slot<ParameterMemos> kParameterMemoSlot{RankSlot::ParameterMemo};
 
-ParameterMemo*& innermost_memo() { return RankContext::current().get(kParameterMemoSlot).innermost; }
+ParameterMemo*& innermost_memo() {
+  return RankContext::current().get(kParameterMemoSlot).innermost;
+}
 }  // namespace
 
 Placement normalized(const Placement& p, std::int64_t ndim) {
@@ -57,7 +59,7 @@ Tensor distribute_parameter(const Tensor& param, const DeviceMesh& mesh,
               placements_str(placements));
     return param;
   }
-  ParameterMemo* memo = t_memo;
+  ParameterMemo* memo = innermost_memo();
   if (memo != nullptr) {
     for (const auto& e : memo->entries) {
       if (e.source != param.impl()) continue;

@@ -49,8 +49,8 @@ std::size_t RankContext::take_extension_slot() {
   static std::atomic<std::size_t> next{static_cast<std::size_t>(RankSlot::Count)};
   const std::size_t index = next.fetch_add(1, std::memory_order_relaxed);
   if (index >= kSlots) {
-    throw std::length_error(cat("RankContext::add_slot: all ", kExtensionSlots,
-                                " extension slots are taken"));
+    throw std::length_error(
+        cat("RankContext::add_slot: all ", kExtensionSlots, " extension slots are taken"));
   }
   return index;
 }

@@ -77,8 +77,7 @@ class RankContext : public std::enable_shared_from_this<RankContext> {
   };
 
   static constexpr std::size_t kExtensionSlots = 8;
-  static constexpr std::size_t kSlots =
-      static_cast<std::size_t>(RankSlot::Count) + kExtensionSlots;
+  static constexpr std::size_t kSlots = static_cast<std::size_t>(RankSlot::Count) + kExtensionSlots;
 
   // A new slot of state T for code above core, in every context present and future. Take it once
   // (a namespace-scope or function-local static) and keep it. Throws std::length_error once the
@@ -94,7 +93,9 @@ class RankContext : public std::enable_shared_from_this<RankContext> {
   // The context installed on this thread (RankContextGuard), else this thread's default one.
   static RankContext& current() {
     RankContext* context = detail::t_current_context;
-    if (context == nullptr) [[unlikely]] context = &install_thread_default();
+    if (context == nullptr) [[unlikely]] {
+      context = &install_thread_default();
+    }
     return *context;
   }
 
@@ -107,8 +108,9 @@ class RankContext : public std::enable_shared_from_this<RankContext> {
   T& get(Slot<T> slot) {
     void* object = slots_[slot.index_].load(std::memory_order_acquire);
     if (object == nullptr) [[unlikely]] {
-      object = make(slot.index_, [] { return static_cast<void*>(new T()); },
-                    [](void* p) { delete static_cast<T*>(p); });
+      object = make(
+          slot.index_, [] { return static_cast<void*>(new T()); },
+          [](void* p) { delete static_cast<T*>(p); });
     }
     return *static_cast<T*>(object);
   }
@@ -138,7 +140,7 @@ class RankContext : public std::enable_shared_from_this<RankContext> {
     void (*destroy)(void*);
   };
   std::array<std::atomic<void*>, kSlots> slots_{};
-  std::mutex make_mutex_;  // serialises publishing a made slot; never taken to read one
+  std::mutex make_mutex_;   // serialises publishing a made slot; never taken to read one
   std::vector<Made> made_;  // in the order made
 };
 

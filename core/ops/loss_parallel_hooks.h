@@ -7,8 +7,9 @@
 //                              DTensor x with handlers:          handlers->log_softmax(x, 1)
 //
 // The registry belongs to the rank context (core/base/rank_context.h; a sim rank is a thread, an
-// NCCL rank a process), so every rank installs its own handlers. It holds a borrowed pointer: whoever installs handlers keeps them
-// alive and restores the previous ones (styles/loss_parallel.h does both in an RAII scope).
+// NCCL rank a process), so every rank installs its own handlers. It holds a borrowed pointer:
+// whoever installs handlers keeps them alive and restores the previous ones
+// (styles/loss_parallel.h does both in an RAII scope).
 #include <cstdint>
 
 #include "core/tensor/tensor.h"

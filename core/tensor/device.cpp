@@ -106,9 +106,7 @@ std::uint64_t pack(Device d) {
 Device unpack(std::uint64_t v) {
   return Device{DeviceType(std::uint32_t(v >> 32)), int(std::uint32_t(v))};
 }
-std::atomic<std::uint64_t>& device_word() {
-  return RankContext::current().get(kDeviceSlot).word;
-}
+std::atomic<std::uint64_t>& device_word() { return RankContext::current().get(kDeviceSlot).word; }
 }  // namespace
 
 Device default_device() { return unpack(g_default_device.load(std::memory_order_relaxed)); }
