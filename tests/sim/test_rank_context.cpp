@@ -1,6 +1,7 @@
 // A rank's context handed to a helper thread: the helper acts as the rank (its world, mesh,
 // device, grad mode, generator, plan caches, debug scopes), while a thread that was handed
 // nothing has the defaults.
+#include <atomic>
 #include <memory>
 #include <thread>
 
@@ -65,6 +66,39 @@ TEST(RankContext, HelperHandedTheRankContextActsAsTheRank) {
     EXPECT_EQ(redistribute_plan_cache_size(), plans_before + 1);
     EXPECT_GT(offset_seen, 0u);
     EXPECT_EQ(default_generator().offset(), offset_seen);
+  });
+}
+
+TEST(RankContext, WatchdogReadsTheRanksWorldDeviceAndGradModeWhileTheRankRuns) {
+  // The part of the context that may be read concurrently: a watchdog polls it while the rank
+  // opens and closes guards (the tsan preset checks that this is race-free).
+  sim::register_standin_device();
+  sim::run(3, [](int rank) {
+    std::atomic<bool> stop{false};
+    std::atomic<int> polls{0};
+    int wrong_rank = 0, wrong_device = 0;
+    std::thread watchdog([&, context = RankContext::capture()] {
+      RankContextGuard as_rank(context);
+      while (!stop.load()) {
+        wrong_rank += current_world_ptr()->rank() != rank;
+        const Device device = current_device();
+        wrong_device += device != default_device() && device != sim::standin_device();
+        (void)GradMode::is_enabled();
+        (void)has_current_mesh();
+        polls.fetch_add(1);
+      }
+    });
+    while (polls.load() == 0) std::this_thread::yield();
+    for (int i = 0; i < 50; ++i) {
+      DeviceGuard on(sim::standin_device());
+      NoGradGuard no_grad;
+      current_world().barrier()->wait();
+    }
+    stop.store(true);
+    watchdog.join();
+    EXPECT_EQ(wrong_rank, 0);
+    EXPECT_EQ(wrong_device, 0);
+    EXPECT_TRUE(GradMode::is_enabled());
   });
 }
 
