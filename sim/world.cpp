@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "core/base/error.h"
+#include "core/base/rank_context.h"
 #include "core/comm/rank_context.h"
 #include "sim/group.h"
 #include "sim/sim_communicator.h"
@@ -55,6 +56,9 @@ void run_ranks(int world_size, const std::function<void(int)>& body, const RunOp
   std::atomic<std::uint64_t> next_order{0};
   auto rank_main = [&](int rank) {
     try {
+      // Each rank starts from a fresh context (grad mode on, generator seeded 0, empty plan
+      // caches, no scopes), whatever the calling thread had set.
+      RankContextGuard context(RankContext::create());
       WorldGuard guard(std::make_shared<SimCommunicator>(group, rank));
       body(rank);
     } catch (...) {

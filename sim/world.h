@@ -7,8 +7,10 @@
 //     return t.item();
 //   });
 //
-// Each rank thread gets a SimCommunicator over the whole world as its current world
-// (rank_context.h). run() returns each rank's result in rank order, or rethrows the first failure
+// Each rank thread gets a rank context of its own (core/base/rank_context.h: grad mode, generator,
+// plan caches, scopes, current device and mesh), with a SimCommunicator over the whole world as
+// its current world (core/comm/rank_context.h); a helper thread the rank hands its context to
+// acts as that rank. run() returns each rank's result in rank order, or rethrows the first failure
 // as a RankFailure naming the rank. A failure on one rank aborts the others' pending and future
 // collectives with a CommError instead of leaving them hanging.
 #include <chrono>

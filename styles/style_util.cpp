@@ -2,12 +2,20 @@
 
 #include "core/autograd/autograd.h"
 #include "core/base/error.h"
+#include "core/base/rank_context.h"
 #include "core/base/warning.h"
 
 namespace tensorpar::styles_detail {
 
 namespace {
-thread_local ParameterMemo* t_memo = nullptr;
+struct ParameterMemos {
+  ParameterMemo* innermost = nullptr;
+};
+constexpr RankContext::Slot<ParameterMemos> kParameterMemoSlot{RankSlot::ParameterMemo};
+
+ParameterMemo*& innermost_memo() {
+  return RankContext::current().get(kParameterMemoSlot).innermost;
+}
 }  // namespace
 
 Placement normalized(const Placement& p, std::int64_t ndim) {
@@ -35,9 +43,9 @@ Tensor finish_output(const Tensor& out, const DeviceMesh& mesh, const Placement&
   return d;
 }
 
-ParameterMemo::ParameterMemo() : previous_(t_memo) { t_memo = this; }
-ParameterMemo::~ParameterMemo() { t_memo = previous_; }
-ParameterMemo* active_parameter_memo() { return t_memo; }
+ParameterMemo::ParameterMemo() : previous_(innermost_memo()) { innermost_memo() = this; }
+ParameterMemo::~ParameterMemo() { innermost_memo() = previous_; }
+ParameterMemo* active_parameter_memo() { return innermost_memo(); }
 
 Tensor distribute_parameter(const Tensor& param, const DeviceMesh& mesh,
                             const Placements& placements, std::optional<int> src_data_rank) {
@@ -51,7 +59,7 @@ Tensor distribute_parameter(const Tensor& param, const DeviceMesh& mesh,
               placements_str(placements));
     return param;
   }
-  ParameterMemo* memo = t_memo;
+  ParameterMemo* memo = innermost_memo();
   if (memo != nullptr) {
     for (const auto& e : memo->entries) {
       if (e.source != param.impl()) continue;

@@ -27,8 +27,8 @@ DTensor to_dtensor(const Tensor& x, const DeviceMesh& mesh, const Placement& lay
 Tensor finish_output(const Tensor& out, const DeviceMesh& mesh, const Placement& layout,
                      bool use_local_output, const std::string& who);
 
-// distribute_tensor for a parameter, keeping requires_grad. While a ParameterMemo is active on
-// this thread, a tensor already distributed with the same mesh and placements is not
+// distribute_tensor for a parameter, keeping requires_grad. While a ParameterMemo is active in
+// the rank context, a tensor already distributed with the same mesh and placements is not
 // distributed again: the earlier DTensor is returned, so parameters shared by several modules
 // (weight tying) stay one parameter.
 Tensor distribute_parameter(const Tensor& param, const DeviceMesh& mesh,
@@ -55,7 +55,7 @@ class ParameterMemo {
   ParameterMemo* previous_;
 };
 
-// The innermost active memo of this thread, or null.
+// The innermost active memo of the rank context, or null.
 ParameterMemo* active_parameter_memo();
 
 }  // namespace tensorpar::styles_detail

@@ -7,15 +7,20 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "core/comm/comm_debug_mode.h"
 #include "core/base/error.h"
+#include "core/base/rank_context.h"
+#include "core/comm/comm_debug_mode.h"
 #include "core/kernels/elementwise.h"
 
 namespace tensorpar {
 
 namespace {
 
-thread_local bool t_grad_enabled = true;
+// Atomic so that a helper thread handed the rank's context reads it while the rank runs.
+struct GradModeState {
+  std::atomic<bool> enabled{true};
+};
+constexpr RankContext::Slot<GradModeState> kGradModeSlot{RankSlot::GradMode};
 std::atomic<std::uint64_t> g_next_sequence_nr{0};
 
 AutogradMeta& meta_of(TensorImpl& impl) {
@@ -29,8 +34,12 @@ Node::Node() : sequence_nr(g_next_sequence_nr.fetch_add(1, std::memory_order_rel
   if (const std::string* module = current_comm_module()) comm_module = *module;
 }
 
-bool GradMode::is_enabled() { return t_grad_enabled; }
-void GradMode::set_enabled(bool enabled) { t_grad_enabled = enabled; }
+bool GradMode::is_enabled() {
+  return RankContext::current().get(kGradModeSlot).enabled.load(std::memory_order_relaxed);
+}
+void GradMode::set_enabled(bool enabled) {
+  RankContext::current().get(kGradModeSlot).enabled.store(enabled, std::memory_order_relaxed);
+}
 
 // ---- Tensor's autograd members ----
 

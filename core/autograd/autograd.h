@@ -75,7 +75,8 @@ struct AutogradMeta {
   std::weak_ptr<AccumulateGrad> accumulator;
 };
 
-// Whether ops record nodes on this thread (each sim rank is a thread).
+// Whether ops record nodes in this rank context (core/base/rank_context.h; each sim rank is a
+// thread with its own).
 class GradMode {
  public:
   static bool is_enabled();

@@ -2,23 +2,30 @@
 
 #include <iostream>
 
+#include "core/base/rank_context.h"
+
 namespace tensorpar {
 
 namespace {
-thread_local WarningCapture* innermost_capture = nullptr;
+struct WarningState {
+  WarningCapture* innermost = nullptr;
+};
+constexpr RankContext::Slot<WarningState> kWarnings{RankSlot::Warnings};
+
+WarningCapture*& innermost_capture() { return RankContext::current().get(kWarnings).innermost; }
 }  // namespace
 
 void warn(const std::string& message) {
-  if (innermost_capture != nullptr) {
-    innermost_capture->messages_.push_back(message);
+  if (WarningCapture* capture = innermost_capture()) {
+    capture->messages_.push_back(message);
     return;
   }
   std::cerr << "tensorpar warning: " << message << '\n';
 }
 
-WarningCapture::WarningCapture() : previous_(innermost_capture) { innermost_capture = this; }
+WarningCapture::WarningCapture() : previous_(innermost_capture()) { innermost_capture() = this; }
 
-WarningCapture::~WarningCapture() { innermost_capture = previous_; }
+WarningCapture::~WarningCapture() { innermost_capture() = previous_; }
 
 bool WarningCapture::contains(const std::string& needle) const {
   for (const auto& m : messages_) {

@@ -7,7 +7,8 @@
 //   parallelize_module(model, mesh, {{"net3", ColwiseParallel()}});
 //   capture.messages();   // {"Parallelize plan key 'net3' could not be resolved: ..."}
 //
-// Captures are per thread (a sim rank is a thread) and nest; the innermost one takes the warning.
+// Captures belong to the rank context (core/base/rank_context.h: a sim rank's thread, or a helper
+// thread handed that context) and nest; the innermost one takes the warning.
 #include <string>
 #include <vector>
 

@@ -5,13 +5,19 @@
 #include <set>
 #include <sstream>
 
+#include "core/base/rank_context.h"
+
 namespace tensorpar {
 
 namespace {
-// The innermost active mode of this thread; each mode links to the one it shadows.
-thread_local CommDebugMode* innermost = nullptr;
-thread_local CommPhase t_phase = CommPhase::Forward;
-thread_local const std::string* t_module = nullptr;
+struct CommScopes {
+  CommDebugMode* innermost = nullptr;  // each mode links to the one it shadows
+  CommPhase phase = CommPhase::Forward;
+  const std::string* module = nullptr;
+};
+constexpr RankContext::Slot<CommScopes> kCommScopes{RankSlot::CommScopes};
+
+CommScopes& scopes() { return RankContext::current().get(kCommScopes); }
 }  // namespace
 
 const char* phase_name(CommPhase phase) {
@@ -23,28 +29,33 @@ const char* phase_name(CommPhase phase) {
   return "?";
 }
 
-CommPhaseScope::CommPhaseScope(CommPhase phase) : previous_(t_phase) { t_phase = phase; }
-CommPhaseScope::~CommPhaseScope() { t_phase = previous_; }
-CommPhase current_comm_phase() { return t_phase; }
+CommPhaseScope::CommPhaseScope(CommPhase phase) : previous_(scopes().phase) {
+  scopes().phase = phase;
+}
+CommPhaseScope::~CommPhaseScope() { scopes().phase = previous_; }
+CommPhase current_comm_phase() { return scopes().phase; }
 
-CommModuleScope::CommModuleScope(const std::string& fqn) : previous_(t_module) { t_module = &fqn; }
-CommModuleScope::~CommModuleScope() { t_module = previous_; }
-const std::string* current_comm_module() { return t_module; }
+CommModuleScope::CommModuleScope(const std::string& fqn) : previous_(scopes().module) {
+  scopes().module = &fqn;
+}
+CommModuleScope::~CommModuleScope() { scopes().module = previous_; }
+const std::string* current_comm_module() { return scopes().module; }
 
-CommDebugMode::CommDebugMode() : previous_(innermost) { innermost = this; }
+CommDebugMode::CommDebugMode() : previous_(scopes().innermost) { scopes().innermost = this; }
 
-CommDebugMode::~CommDebugMode() { innermost = previous_; }
+CommDebugMode::~CommDebugMode() { scopes().innermost = previous_; }
 
 void CommDebugMode::record(const CollectiveRecord& record) {
+  const CommScopes& current = scopes();
   CollectiveRecord tagged = record;
-  tagged.phase = t_phase;
-  if (t_module != nullptr) tagged.module = *t_module;
-  for (CommDebugMode* mode = innermost; mode != nullptr; mode = mode->previous_) {
+  tagged.phase = current.phase;
+  if (current.module != nullptr) tagged.module = *current.module;
+  for (CommDebugMode* mode = current.innermost; mode != nullptr; mode = mode->previous_) {
     mode->records_.push_back(tagged);
   }
 }
 
-bool CommDebugMode::active() { return innermost != nullptr; }
+bool CommDebugMode::active() { return scopes().innermost != nullptr; }
 
 std::int64_t CommDebugMode::count(CollectiveKind kind) const {
   return std::count_if(records_.begin(), records_.end(),

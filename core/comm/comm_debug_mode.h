@@ -5,10 +5,11 @@
 //   dt.redistribute(mesh, {Replicate()});
 //   EXPECT_EQ(mode.count(CollectiveKind::AllGather), 1);
 //
-// Modes are per thread (a sim rank is a thread, an NCCL rank a process) and nest: every active
-// mode on the thread records each call. Bytes follow nccl-tests' "size": the full buffer of
-// all_reduce, broadcast and all_to_all, the gathered output of all_gather, the input of
-// reduce_scatter and scatter, the message of send/recv, 0 for a barrier.
+// Modes belong to the rank context (core/base/rank_context.h: a sim rank's thread, a process, or
+// a helper thread handed the rank's context) and nest: every active mode of the context records
+// each call. Bytes follow nccl-tests' "size": the full buffer of all_reduce, broadcast and
+// all_to_all, the gathered output of all_gather, the input of reduce_scatter and scatter, the
+// message of send/recv, 0 for a barrier.
 //
 // Each record also carries the phase it was issued in (forward unless a CommPhaseScope says
 // otherwise: autograd's backward() marks its collectives Backward, optimizer steps Optimizer)
@@ -40,7 +41,7 @@ struct CollectiveRecord {
   std::string module;                    // the module's FQN, "" outside any labelled module
 };
 
-// Marks the collectives issued on this thread during its lifetime with `phase` (nests).
+// Marks the collectives issued in this rank context during its lifetime with `phase` (nests).
 class CommPhaseScope {
  public:
   explicit CommPhaseScope(CommPhase phase);
@@ -53,7 +54,7 @@ class CommPhaseScope {
 };
 CommPhase current_comm_phase();
 
-// Attributes the collectives issued on this thread during its lifetime to the module `fqn`
+// Attributes the collectives issued in this rank context during its lifetime to the module `fqn`
 // (nests; the innermost wins). `fqn` must outlive the scope.
 class CommModuleScope {
  public:
@@ -65,7 +66,7 @@ class CommModuleScope {
  private:
   const std::string* previous_;
 };
-// The innermost CommModuleScope's FQN on this thread, or null.
+// The innermost CommModuleScope's FQN in this rank context, or null.
 const std::string* current_comm_module();
 
 class CommDebugMode {
@@ -75,9 +76,9 @@ class CommDebugMode {
   CommDebugMode(const CommDebugMode&) = delete;
   CommDebugMode& operator=(const CommDebugMode&) = delete;
 
-  // Called by Communicator for every collective issued on this thread.
+  // Called by Communicator for every collective issued in this rank context.
   static void record(const CollectiveRecord& record);
-  // Whether any mode is active on this thread.
+  // Whether any mode is active in this rank context.
   static bool active();
 
   const std::vector<CollectiveRecord>& records() const { return records_; }

@@ -10,7 +10,8 @@
 //
 // The constructor reads the environment (process_env.h), reaches the store, meets every other
 // rank there, builds the backend's world communicator through the registry
-// (backend_registry.h) and makes it the calling thread's current world until destruction.
+// (backend_registry.h) and makes it the current world of the calling thread's rank context
+// (core/base/rank_context.h) until destruction.
 //
 // The store: under `tensorpar run` (TENSORPAR_STORE_HOSTED=1) the launcher hosts it and every
 // rank connects; under torchrun, srun or mpirun, rank 0 hosts it on MASTER_ADDR:MASTER_PORT.

@@ -43,11 +43,13 @@ void ProfileRecorder::close(std::string_view name, std::string_view suffix, Cate
   events_.push_back(std::move(e));
 }
 
-ProfileScope::ProfileScope(ProfileRecorder& recorder) : previous_(detail::t_recorder) {
-  detail::t_recorder = &recorder;
+ProfileScope::ProfileScope(ProfileRecorder& recorder) : previous_(active_recorder()) {
+  RankContext::current().get(detail::kProfilerSlot).recorder = &recorder;
 }
 
-ProfileScope::~ProfileScope() { detail::t_recorder = previous_; }
+ProfileScope::~ProfileScope() {
+  RankContext::current().get(detail::kProfilerSlot).recorder = previous_;
+}
 
 void RecordEvent::begin(std::string_view name, Category category, std::int64_t bytes,
                         std::string_view suffix) {

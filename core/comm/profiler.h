@@ -1,11 +1,11 @@
 #pragma once
-// The op/collective profiler: a per-thread sink of timed events, off unless a ProfileScope is
-// active on the thread. Each sim rank is a thread, so a training run activates one recorder per
-// rank thread:
+// The op/collective profiler: a per-rank sink of timed events, off unless a ProfileScope is
+// active in the rank context (core/base/rank_context.h). Each sim rank is a thread with its own
+// context, so a training run activates one recorder per rank thread:
 //
 //   ProfileRecorder recorder;
 //   {
-//     ProfileScope scope(recorder);   // this thread records until the scope ends
+//     ProfileScope scope(recorder);   // this rank records until the scope ends
 //     Tensor y = relu(x);             // -> {name "relu", category Op, phase Forward, ...}
 //     y.sum().backward();             // -> {"relu_backward", Op, phase Backward}
 //   }
@@ -24,13 +24,15 @@
 // cross_entropy's reductions): self_ns is the duration minus the events nested inside it, so
 // summing self_ns never counts a nanosecond twice.
 //
-// Cost while inactive: one thread_local pointer load per op and per collective.
+// Cost while inactive: reaching the rank context's slot (a thread_local pointer and an indexed
+// load) and one pointer load, per op and per collective.
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <type_traits>
 #include <vector>
 
+#include "core/base/rank_context.h"
 #include "core/comm/comm_debug_mode.h"
 
 namespace tensorpar::profiler {
@@ -52,8 +54,8 @@ struct Event {
 // Nanoseconds of the steady clock, the time base of every Event.
 std::int64_t now_ns();
 
-// Collects the events of the threads it is active on (through ProfileScope). Not synchronised:
-// activate one recorder per thread.
+// Collects the events of the rank contexts it is active in (through ProfileScope). Not
+// synchronised: activate one recorder per context, used by one thread at a time.
 class ProfileRecorder {
  public:
   const std::vector<Event>& events() const { return events_; }
@@ -70,13 +72,19 @@ class ProfileRecorder {
 };
 
 namespace detail {
-inline thread_local ProfileRecorder* t_recorder = nullptr;
+struct ProfilerState {
+  ProfileRecorder* recorder = nullptr;
+};
+inline constexpr RankContext::Slot<ProfilerState> kProfilerSlot{RankSlot::Profiler};
 }  // namespace detail
 
-// The recorder active on this thread, or nullptr.
-inline ProfileRecorder* active_recorder() { return detail::t_recorder; }
+// The recorder active in this rank context, or nullptr.
+inline ProfileRecorder* active_recorder() {
+  return RankContext::current().get(detail::kProfilerSlot).recorder;
+}
 
-// Makes `recorder` this thread's sink for its lifetime (nests: the previous one is restored).
+// Makes `recorder` the rank context's sink for its lifetime (nests: the previous one is
+// restored).
 class ProfileScope {
  public:
   explicit ProfileScope(ProfileRecorder& recorder);
@@ -88,7 +96,7 @@ class ProfileScope {
   ProfileRecorder* previous_;
 };
 
-// Times its own lifetime as one event when a recorder is active on the thread. `name` (and
+// Times its own lifetime as one event when a recorder is active in the rank context. `name` (and
 // `suffix`, appended to it) must outlive the object; they are copied only when recording:
 //
 //   profiler::RecordEvent event(collective_name(kind), Category::Collective, bytes);
@@ -96,7 +104,7 @@ class ProfileScope {
 class RecordEvent {
  public:
   RecordEvent(std::string_view name, Category category, std::int64_t bytes = 0)
-      : recorder_(detail::t_recorder) {
+      : recorder_(active_recorder()) {
     if (recorder_ != nullptr) begin(name, category, bytes, {});
   }
   // The name from `name()` (a const char*), called only when recording: for names that cost a
@@ -104,7 +112,7 @@ class RecordEvent {
   template <class NameFn>
     requires std::is_invocable_r_v<const char*, NameFn&>
   RecordEvent(NameFn&& name, Category category, const char* suffix = "")
-      : recorder_(detail::t_recorder) {
+      : recorder_(active_recorder()) {
     if (recorder_ != nullptr) begin(name(), category, 0, suffix);
   }
   ~RecordEvent() {

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/base/error.h"
+#include "core/base/rank_context.h"
 #include "core/comm/rank_context.h"
 
 namespace tensorpar {
@@ -276,21 +277,32 @@ bool operator==(const DeviceMesh& a, const DeviceMesh& b) {
 namespace tensorpar {
 
 namespace {
-thread_local const DeviceMesh* t_current_mesh = nullptr;
+// Atomic so that a helper thread handed the rank's context reads it while the rank runs (the mesh
+// itself lives as long as the rank's MeshScope).
+struct CurrentMesh {
+  std::atomic<const DeviceMesh*> innermost{nullptr};
+};
+constexpr RankContext::Slot<CurrentMesh> kCurrentMeshSlot{RankSlot::CurrentMesh};
+
+std::atomic<const DeviceMesh*>& innermost_mesh() {
+  return RankContext::current().get(kCurrentMeshSlot).innermost;
+}
 }  // namespace
 
-MeshScope::MeshScope(const DeviceMesh& mesh) : previous_(t_current_mesh), mesh_(mesh) {
+MeshScope::MeshScope(const DeviceMesh& mesh)
+    : previous_(innermost_mesh().load(std::memory_order_acquire)), mesh_(mesh) {
   check_arg(mesh.valid(), "MeshScope: the mesh is an empty handle");
-  t_current_mesh = &mesh_;
+  innermost_mesh().store(&mesh_, std::memory_order_release);
 }
 
-MeshScope::~MeshScope() { t_current_mesh = previous_; }
+MeshScope::~MeshScope() { innermost_mesh().store(previous_, std::memory_order_release); }
 
-bool has_current_mesh() { return t_current_mesh != nullptr; }
+bool has_current_mesh() { return innermost_mesh().load(std::memory_order_acquire) != nullptr; }
 
 const DeviceMesh& current_mesh() {
-  check_state(t_current_mesh != nullptr, "no device mesh given and no MeshScope active");
-  return *t_current_mesh;
+  const DeviceMesh* mesh = innermost_mesh().load(std::memory_order_acquire);
+  check_state(mesh != nullptr, "no device mesh given and no MeshScope active");
+  return *mesh;
 }
 
 }  // namespace tensorpar

@@ -79,7 +79,8 @@ class DeviceMesh {
 
 namespace tensorpar {
 
-// `with device_mesh:` — makes `mesh` this thread's current mesh for the scope's lifetime (nests).
+// `with device_mesh:` — makes `mesh` the rank context's current mesh for the scope's lifetime
+// (nests).
 // APIs whose mesh argument is optional (parallelize_module) fall back to it.
 class MeshScope {
  public:

@@ -2,6 +2,7 @@
 
 #include "core/base/error.h"
 #include "core/base/lru_cache.h"
+#include "core/base/rank_context.h"
 #include "core/kernels/elementwise.h"
 #include "core/dtensor/shard_collectives.h"
 
@@ -115,8 +116,14 @@ RedistributePlan plan_redistribute_uncached(const Shape& mesh_shape, const Place
 }
 
 namespace {
-thread_local LruCache<PlanKey, RedistributePlan, PlanKeyHash> t_plans(
-    kRedistributePlanCacheCapacity);
+struct RedistributePlans {
+  LruCache<PlanKey, RedistributePlan, PlanKeyHash> cache{kRedistributePlanCacheCapacity};
+};
+constexpr RankContext::Slot<RedistributePlans> kRedistributePlansSlot{RankSlot::RedistributePlans};
+
+LruCache<PlanKey, RedistributePlan, PlanKeyHash>& plans() {
+  return RankContext::current().get(kRedistributePlansSlot).cache;
+}
 }  // namespace
 
 const RedistributePlan& plan_redistribute(const Shape& mesh_shape, const Placements& source,
@@ -126,12 +133,13 @@ const RedistributePlan& plan_redistribute(const Shape& mesh_shape, const Placeme
   for (auto s : mesh_shape) key.words.push_back(static_cast<std::uint32_t>(s));
   for (const auto& p : source) key.words.push_back(p.key());
   for (const auto& p : target) key.words.push_back(p.key());
-  if (const RedistributePlan* cached = t_plans.find(key)) return *cached;
+  auto& cache = plans();
+  if (const RedistributePlan* cached = cache.find(key)) return *cached;
   RedistributePlan plan = plan_redistribute_uncached(mesh_shape, source, target);
-  return t_plans.insert(std::move(key), std::move(plan));
+  return cache.insert(std::move(key), std::move(plan));
 }
 
-std::size_t redistribute_plan_cache_size() { return t_plans.size(); }
+std::size_t redistribute_plan_cache_size() { return plans().size(); }
 
 std::string plan_path(const Placements& source, const RedistributePlan& plan) {
   auto state = [](const Placements& placements) {

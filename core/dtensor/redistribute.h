@@ -49,13 +49,14 @@ std::optional<CollectiveKind> step_collective(const Placement& from, const Place
 std::string comm_type_key(const Placement& from, const Placement& to);
 
 // The greedy plan; throws std::invalid_argument for transitions that cannot be planned
-// (S -> P, P(a) -> P(b)). Plans are cached per thread by (mesh shape, source, target), at most
-// kRedistributePlanCacheCapacity of them, the least recently used dropped first; the reference
-// stays valid until that many other plans have been made on this thread.
+// (S -> P, P(a) -> P(b)). Plans are cached per rank context (core/base/rank_context.h) by (mesh
+// shape, source, target), at most kRedistributePlanCacheCapacity of them, the least recently
+// used dropped first; the reference stays valid until that many other plans have been made in
+// the context.
 inline constexpr std::size_t kRedistributePlanCacheCapacity = 1024;
 const RedistributePlan& plan_redistribute(const Shape& mesh_shape, const Placements& source,
                                           const Placements& target);
-// Number of redistribute plans cached on this thread.
+// Number of redistribute plans cached in this rank context.
 std::size_t redistribute_plan_cache_size();
 RedistributePlan plan_redistribute_uncached(const Shape& mesh_shape, const Placements& source,
                                             const Placements& target);

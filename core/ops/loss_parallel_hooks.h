@@ -1,14 +1,15 @@
 #pragma once
 // The registry through which loss_parallel (styles/loss_parallel.h) takes over log_softmax,
 // nll_loss and cross_entropy on DTensors. Core must not depend on styles, so these three ops
-// ask this thread's registry first, like PyTorch's custom DTensor op handlers:
+// ask the rank's registry first, like PyTorch's custom DTensor op handlers:
 //
 //   log_softmax(x, 1)          plain x, or no handlers installed: the op's own sharding rule
 //                              DTensor x with handlers:          handlers->log_softmax(x, 1)
 //
-// The registry is per thread (a sim rank is a thread, an NCCL rank a process), so every rank
-// installs its own handlers. It holds a borrowed pointer: whoever installs handlers keeps them
-// alive and restores the previous ones (styles/loss_parallel.h does both in an RAII scope).
+// The registry belongs to the rank context (core/base/rank_context.h; a sim rank is a thread, an
+// NCCL rank a process), so every rank installs its own handlers. It holds a borrowed pointer:
+// whoever installs handlers keeps them alive and restores the previous ones
+// (styles/loss_parallel.h does both in an RAII scope).
 #include <cstdint>
 
 #include "core/tensor/tensor.h"

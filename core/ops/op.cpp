@@ -6,6 +6,7 @@
 #include "core/autograd/autograd.h"
 #include "core/base/error.h"
 #include "core/base/lru_cache.h"
+#include "core/base/rank_context.h"
 #include "core/ops/plan_trace.h"
 #include "core/comm/profiler.h"
 
@@ -109,8 +110,14 @@ class DistOpNode final : public Node {
 };
 
 // Shared so that a plan in use survives its eviction by a nested op.
-thread_local LruCache<std::string, std::shared_ptr<const ShardingPlan>> t_plans(
-    kShardingPlanCacheCapacity);
+struct ShardingPlans {
+  LruCache<std::string, std::shared_ptr<const ShardingPlan>> cache{kShardingPlanCacheCapacity};
+};
+constexpr RankContext::Slot<ShardingPlans> kShardingPlansSlot{RankSlot::ShardingPlans};
+
+LruCache<std::string, std::shared_ptr<const ShardingPlan>>& plans() {
+  return RankContext::current().get(kShardingPlansSlot).cache;
+}
 
 // The key holds everything a rule may read: the op and its rule attributes (rule_key), the
 // mesh shape (reshape decides by divisibility by the mesh extents), and each input's
@@ -150,9 +157,10 @@ std::shared_ptr<const ShardingPlan> plan_for(const OpDef& op,
     }
     append_list(s->shape);
   }
-  if (const auto* cached = t_plans.find(key)) return *cached;
+  auto& cache = plans();
+  if (const auto* cached = cache.find(key)) return *cached;
   auto plan = std::make_shared<const ShardingPlan>(op.sharding(specs));
-  t_plans.insert(std::move(key), plan);
+  cache.insert(std::move(key), plan);
   return plan;
 }
 
@@ -304,7 +312,7 @@ std::vector<Tensor> apply_op(std::shared_ptr<const OpDef> op, std::vector<Tensor
   return apply_plain(std::move(op), inputs);
 }
 
-std::size_t sharding_cache_size() { return t_plans.size(); }
-void clear_sharding_cache() { t_plans.clear(); }
+std::size_t sharding_cache_size() { return plans().size(); }
+void clear_sharding_cache() { plans().clear(); }
 
 }  // namespace tensorpar

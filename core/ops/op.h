@@ -5,8 +5,8 @@
 //
 //   plain inputs:  forward(locals) -> outputs; recorded as an OpNode when grad is needed.
 //   DTensors:      rule(input specs) -> ShardingPlan {input targets, output placements/shapes}
-//                  (cached per thread by op, rule attributes, mesh shape, placements and
-//                  shapes); inputs not matching their target are redistributed (recorded
+//                  (cached per rank context by op, rule attributes, mesh shape, placements
+//                  and shapes); inputs not matching their target are redistributed (recorded
 //                  like any redistribute); forward(local tensors) -> local outputs,
 //                  wrapped as DTensors; recorded as a DistOpNode.
 //
@@ -68,7 +68,7 @@ class OpDef {
                                        const std::vector<bool>& need) const = 0;
   // The sharding rule (inputs: the DTensor specs; null for plain or undefined inputs).
   virtual ShardingPlan sharding(const std::vector<const DTensorSpec*>& inputs) const;
-  // Attributes the rule reads, appended to the per-thread cache key: an attribute the rule
+  // Attributes the rule reads, appended to the plan cache key: an attribute the rule
   // reads but the key leaves out makes calls that differ only in it share a stale plan.
   virtual void rule_key(std::string& key) const {}
   // Inputs that carry no gradient (indices, targets). They may be plain tensors next to
@@ -84,11 +84,12 @@ Tensor apply_op1(Op op, std::vector<Tensor> inputs) {
   return apply_op(std::make_shared<const Op>(std::move(op)), std::move(inputs)).at(0);
 }
 
-// The per-thread sharding-plan cache keeps at most this many plans, dropping the least
+// The rank context's sharding-plan cache keeps at most this many plans, dropping the least
 // recently used one when full (shapes that vary, such as sequence lengths in inference,
 // would otherwise grow it without bound).
 inline constexpr std::size_t kShardingPlanCacheCapacity = 1024;
-// Number of sharding decisions cached on this thread (at most kShardingPlanCacheCapacity).
+// Number of sharding decisions cached in this rank context (at most
+// kShardingPlanCacheCapacity).
 std::size_t sharding_cache_size();
 void clear_sharding_cache();
 

@@ -103,7 +103,7 @@ Tensor embedding(const Tensor& weight, const Tensor& indices);
 // Zeroes each element with probability p and scales the rest by 1/(1-p) when training. The
 // element at global index g draws the Philox value at counter gen.offset() + g, so a sharded
 // dropout equals the single-device one; the generator advances by the global numel (rounded
-// up to a multiple of 4) on every rank. gen defaults to this thread's default_generator().
+// up to a multiple of 4) on every rank. gen defaults to the rank's default_generator().
 Tensor dropout(const Tensor& x, double p, bool training = true, Generator* gen = nullptr);
 
 struct AttentionOptions {
@@ -130,7 +130,8 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target,
                 const CrossEntropyOptions& options = {});
 
 // ---- randomness ----
-// This thread's generator (each sim rank is a thread): seeded 0 until manual_seed.
+// The rank context's generator (each sim rank is a thread with its own context; a helper thread
+// handed the context draws from it): seeded 0 until manual_seed.
 Generator& default_generator();
 void manual_seed(std::uint64_t seed);
 

@@ -1,12 +1,18 @@
 #include "core/ops/plan_trace.h"
 
+#include "core/base/rank_context.h"
 #include "core/dtensor/dtensor.h"
 
 namespace tensorpar {
 
 namespace {
-// The innermost active scope of this thread; each scope links to the one it shadows.
-thread_local PlanTrace* t_innermost = nullptr;
+// The innermost active scope of the rank context; each scope links to the one it shadows.
+struct PlanTraces {
+  PlanTrace* innermost = nullptr;
+};
+constexpr RankContext::Slot<PlanTraces> kPlanTraceSlot{RankSlot::PlanTrace};
+
+PlanTrace*& innermost_trace() { return RankContext::current().get(kPlanTraceSlot).innermost; }
 
 TensorRef ref_of(const Tensor& t) { return TensorRef(t.impl()); }
 }  // namespace
@@ -22,16 +28,17 @@ bool PlanRecord::redistributed(std::size_t i) const {
   return !(in.planned == in.actual.value_or(Placements(in.planned.size(), Replicate())));
 }
 
-PlanTrace::PlanTrace() : previous_(t_innermost) { t_innermost = this; }
+PlanTrace::PlanTrace() : previous_(innermost_trace()) { innermost_trace() = this; }
 
-PlanTrace::~PlanTrace() { t_innermost = previous_; }
+PlanTrace::~PlanTrace() { innermost_trace() = previous_; }
 
-bool PlanTrace::active() { return t_innermost != nullptr; }
+bool PlanTrace::active() { return innermost_trace() != nullptr; }
 
 void PlanTrace::record(const OpDef& op, const std::vector<Tensor>& inputs,
                        const ShardContext& shard, const std::vector<Tensor>& outputs,
                        bool recorded_for_backward) {
-  if (t_innermost == nullptr) return;
+  PlanTrace* const innermost = innermost_trace();
+  if (innermost == nullptr) return;
   PlanRecord r;
   r.op = op.name();
   r.recorded_for_backward = recorded_for_backward;
@@ -56,10 +63,10 @@ void PlanTrace::record(const OpDef& op, const std::vector<Tensor>& inputs,
     r.output_tensors.push_back(ref_of(out));
     if (r.mesh_shape.empty()) r.mesh_shape = d.device_mesh().shape();
   }
-  for (PlanTrace* t = t_innermost->previous_; t != nullptr; t = t->previous_) {
+  for (PlanTrace* t = innermost->previous_; t != nullptr; t = t->previous_) {
     t->records_.push_back(r);
   }
-  t_innermost->records_.push_back(std::move(r));
+  innermost->records_.push_back(std::move(r));
 }
 
 }  // namespace tensorpar

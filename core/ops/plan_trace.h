@@ -13,10 +13,11 @@
 // docs/autograd.md's table. Ops on plain tensors and the DTensor API (redistribute, from_local,
 // to_local) are not recorded.
 //
-// Scopes are per thread (a sim rank is a thread) and nest: every active scope on the thread
-// receives each record, so an inner scope sees its own ops and the outer one sees all of them.
-// Scopes must end in reverse order of creation (they are meant to live on the stack). With no
-// scope active, apply_op pays one thread_local pointer check.
+// Scopes belong to the rank context (core/base/rank_context.h; a sim rank is a thread with its
+// own) and nest: every active scope of the context receives each record, so an inner scope sees
+// its own ops and the outer one sees all of them. Scopes must end in reverse order of creation
+// (they are meant to live on the stack). With no scope active, apply_op pays one check of the
+// context's slot.
 #include <memory>
 #include <optional>
 #include <string>
@@ -66,7 +67,7 @@ class PlanTrace {
   PlanTrace(const PlanTrace&) = delete;
   PlanTrace& operator=(const PlanTrace&) = delete;
 
-  // Whether any scope is active on this thread.
+  // Whether any scope is active in this rank context.
   static bool active();
   // Called by apply_op after an op ran on DTensors: `inputs` as given to it, `shard` the
   // context of the local forward (the specs it ran on), `outputs` the DTensors it returns.

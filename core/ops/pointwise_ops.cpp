@@ -5,6 +5,7 @@
 #include "core/autograd/autograd.h"
 #include "core/ops/ops.h"
 #include "core/base/error.h"
+#include "core/base/rank_context.h"
 #include "core/kernels/elementwise.h"
 #include "core/kernels/random_block.h"
 #include "core/ops/op.h"
@@ -280,7 +281,10 @@ Tensor unary_op(UnaryOp op, const Tensor& x) {
   return apply_op1(UnaryDef(op), {x});
 }
 
-thread_local Generator t_default_generator(0);
+struct DefaultGenerator {
+  Generator generator{0};
+};
+constexpr RankContext::Slot<DefaultGenerator> kGeneratorSlot{RankSlot::Generator};
 
 }  // namespace
 
@@ -336,7 +340,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   return apply_op1(DropoutDef(p, g.seed(), base), {x});
 }
 
-Generator& default_generator() { return t_default_generator; }
-void manual_seed(std::uint64_t seed) { t_default_generator.set_state(seed, 0); }
+Generator& default_generator() { return RankContext::current().get(kGeneratorSlot).generator; }
+void manual_seed(std::uint64_t seed) { default_generator().set_state(seed, 0); }
 
 }  // namespace tensorpar

@@ -49,7 +49,9 @@ ShardLeases& leases() {
 }
 
 // The lease index of this thread; -1 until its first allocation. A plain int so that it stays
-// readable while the thread's other thread_locals (tensors among them) are destroyed.
+// readable while the thread's other thread_locals (tensors among them) are destroyed. Per thread,
+// not in the rank context (docs/rank_context.md): it spreads threads over shards, so a helper
+// thread handed a rank's context still allocates from a shard of its own.
 thread_local int t_lease = -1;
 
 struct LeaseReturn {

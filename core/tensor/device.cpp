@@ -9,9 +9,10 @@
 #include <new>
 #include <string_view>
 
+#include "core/base/error.h"
+#include "core/base/rank_context.h"
 #include "core/tensor/caching_allocator.h"
 #include "core/tensor/meta_device.h"
-#include "core/base/error.h"
 
 namespace tensorpar {
 
@@ -93,8 +94,15 @@ std::size_t slot(DeviceType type, const char* what) {
 namespace {
 // The default, packed into one word so that reading it is a single relaxed load.
 std::atomic<std::uint64_t> g_default_device{0};
-thread_local bool t_guarded = false;
-thread_local Device t_current_device{};
+
+// The rank's current device: the innermost DeviceGuard's device with kGuarded set, or 0 when no
+// guard is active. One atomic word, so a helper thread handed the rank's context reads it while
+// the rank runs. The rank's current stream, when streams come, sits beside it.
+struct DeviceState {
+  std::atomic<std::uint64_t> word{0};
+};
+constexpr RankContext::Slot<DeviceState> kDeviceSlot{RankSlot::Device};
+constexpr std::uint64_t kGuarded = std::uint64_t{1} << 63;
 
 std::uint64_t pack(Device d) {
   return (std::uint64_t(std::uint32_t(d.type)) << 32) | std::uint32_t(d.index);
@@ -102,6 +110,7 @@ std::uint64_t pack(Device d) {
 Device unpack(std::uint64_t v) {
   return Device{DeviceType(std::uint32_t(v >> 32)), int(std::uint32_t(v))};
 }
+std::atomic<std::uint64_t>& device_word() { return RankContext::current().get(kDeviceSlot).word; }
 }  // namespace
 
 Device default_device() { return unpack(g_default_device.load(std::memory_order_relaxed)); }
@@ -110,17 +119,22 @@ void set_default_device(Device device) {
   g_default_device.store(pack(device), std::memory_order_relaxed);
 }
 
-Device current_device() { return t_guarded ? t_current_device : default_device(); }
+Device current_device() {
+  const std::uint64_t word = device_word().load(std::memory_order_relaxed);
+  return (word & kGuarded) != 0 ? unpack(word & ~kGuarded) : default_device();
+}
 
-DeviceGuard::DeviceGuard(Device device)
-    : previous_(t_current_device), previous_guarded_(t_guarded) {
-  t_current_device = device;
-  t_guarded = true;
+DeviceGuard::DeviceGuard(Device device) {
+  std::atomic<std::uint64_t>& word = device_word();
+  const std::uint64_t previous = word.load(std::memory_order_relaxed);
+  previous_ = unpack(previous & ~kGuarded);
+  previous_guarded_ = (previous & kGuarded) != 0;
+  word.store(pack(device) | kGuarded, std::memory_order_relaxed);
 }
 
 DeviceGuard::~DeviceGuard() {
-  t_current_device = previous_;
-  t_guarded = previous_guarded_;
+  device_word().store(previous_guarded_ ? pack(previous_) | kGuarded : 0,
+                      std::memory_order_relaxed);
 }
 
 const char* device_type_name(DeviceType type) {

@@ -30,15 +30,16 @@ const char* device_type_name(DeviceType type);
 // "cpu", "cuda:1", "standin:0", "meta" (one meta device, printed without an index, as torch's).
 std::string device_str(Device device);
 
-// The calling thread's current device: where factories put tensors when not told. The device of
-// the innermost DeviceGuard alive on the thread, else the process's default device (CPU unless
+// The rank's current device: where factories put tensors when not told. The device of the
+// innermost DeviceGuard alive in the rank context (core/base/rank_context.h; a thread's own
+// context unless it was handed one), else the process's default device (CPU unless
 // set_default_device says otherwise, as torch.set_default_device does). Each rank (a sim thread,
-// a process) may set its own.
+// a process) may set its own; a helper thread handed the rank's context sees it.
 Device current_device();
 Device default_device();
-// Sets the process-wide default device, the current device of every thread without a guard.
+// Sets the process-wide default device, the current device of every context without a guard.
 void set_default_device(Device device);
-// Makes `device` the thread's current device for the guard's lifetime.
+// Makes `device` the current device of the rank context for the guard's lifetime.
 class DeviceGuard {
  public:
   explicit DeviceGuard(Device device);
