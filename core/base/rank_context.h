@@ -40,6 +40,8 @@ namespace tensorpar {
 enum class RankSlot : std::uint8_t {
   Warnings,           // base: the innermost WarningCapture
   Device,             // tensor: the current device (a stream goes beside it)
+  MetaMemory,         // tensor: the meta device's account (MetaMemoryScope)
+  OpRecorder,         // kernels: the innermost OpRecorder of shape-only runs
   World,              // comm: the world communicator (WorldGuard)
   CommScopes,         // comm: the innermost CommDebugMode, CommPhaseScope, CommModuleScope
   Profiler,           // comm: the active ProfileRecorder

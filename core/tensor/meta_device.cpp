@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/base/error.h"
+#include "core/base/rank_context.h"
 
 namespace tensorpar {
 
@@ -22,7 +23,14 @@ void MetaMemory::release(std::size_t nbytes) {
 
 namespace {
 
-thread_local const std::shared_ptr<MetaMemory>* t_memory = nullptr;
+// The innermost MetaMemoryScope's account, a per-rank slot (core/base/rank_context.h).
+struct MetaAccountState {
+  const std::shared_ptr<MetaMemory>* innermost = nullptr;
+};
+constexpr RankContext::Slot<MetaAccountState> kMetaAccountSlot{RankSlot::MetaMemory};
+const std::shared_ptr<MetaMemory>*& innermost_account() {
+  return RankContext::current().get(kMetaAccountSlot).innermost;
+}
 
 const std::shared_ptr<MetaMemory>& process_memory() {
   static const auto* memory = new std::shared_ptr<MetaMemory>(std::make_shared<MetaMemory>());
@@ -30,7 +38,8 @@ const std::shared_ptr<MetaMemory>& process_memory() {
 }
 
 const std::shared_ptr<MetaMemory>& current_account() {
-  return t_memory != nullptr ? *t_memory : process_memory();
+  const std::shared_ptr<MetaMemory>* innermost = innermost_account();
+  return innermost != nullptr ? *innermost : process_memory();
 }
 
 // Each live meta allocation holds a slot: the account it charged. Its address is slot << 40 with
@@ -102,12 +111,12 @@ class MetaDeviceInterface final : public DeviceInterface {
 }  // namespace
 
 MetaMemoryScope::MetaMemoryScope(std::shared_ptr<MetaMemory> memory)
-    : memory_(std::move(memory)), previous_(t_memory) {
+    : memory_(std::move(memory)), previous_(innermost_account()) {
   check_arg(memory_ != nullptr, "MetaMemoryScope: memory is null");
-  t_memory = &memory_;
+  innermost_account() = &memory_;
 }
 
-MetaMemoryScope::~MetaMemoryScope() { t_memory = previous_; }
+MetaMemoryScope::~MetaMemoryScope() { innermost_account() = previous_; }
 
 MetaMemory& current_meta_memory() { return *current_account(); }
 

@@ -1,19 +1,26 @@
 #include "core/kernels/meta/op_record.h"
 
+#include "core/base/rank_context.h"
+
 namespace tensorpar::kernels {
 
 namespace {
-thread_local OpRecorder* t_innermost = nullptr;
+// The innermost OpRecorder, a per-rank slot (core/base/rank_context.h).
+struct InnermostRecorder {
+  OpRecorder* recorder = nullptr;
+};
+constexpr RankContext::Slot<InnermostRecorder> kOpRecorderSlot{RankSlot::OpRecorder};
+OpRecorder*& innermost() { return RankContext::current().get(kOpRecorderSlot).recorder; }
 }  // namespace
 
-OpRecorder::OpRecorder() : previous_(t_innermost) { t_innermost = this; }
+OpRecorder::OpRecorder() : previous_(innermost()) { innermost() = this; }
 
-OpRecorder::~OpRecorder() { t_innermost = previous_; }
+OpRecorder::~OpRecorder() { innermost() = previous_; }
 
-bool OpRecorder::active() { return t_innermost != nullptr; }
+bool OpRecorder::active() { return innermost() != nullptr; }
 
 void OpRecorder::record(const OpRecord& record) {
-  for (OpRecorder* r = t_innermost; r != nullptr; r = r->previous_) {
+  for (OpRecorder* r = innermost(); r != nullptr; r = r->previous_) {
     r->records_.push_back(record);
     r->records_.back().phase = r->phase_;
   }

@@ -14,8 +14,8 @@
 // reads and writes its target). The records feed a cost model: FLOPs against a device's peak,
 // bytes against its memory bandwidth.
 //
-// Recorders are per thread (a sim rank is a thread) and nest: every active recorder on the
-// thread gets each record, stamped with its own phase label.
+// Recorders are per rank (a slot of the rank context; a sim rank is a thread) and nest: every
+// active recorder of the rank gets each record, stamped with its own phase label.
 #include <cstdint>
 #include <string>
 #include <vector>
