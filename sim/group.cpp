@@ -16,6 +16,9 @@ constexpr std::size_t kSmallMessageBytes = 32 * 1024;
 // Staging memory of one parity of a group, shared by its ranks: big groups stage less per rank.
 constexpr std::size_t kStagingBudget = 512 * 1024;
 constexpr std::size_t kMinStagingBytes = 1024;
+// How long a rank failed by a peer's return waits for the other missing ranks to arrive or
+// return before naming them (see throw_aborted).
+constexpr Milliseconds kExitGrace{100};
 // Bytes a rank may reduce on the staged all_reduce path (W times the message).
 constexpr std::size_t kStagedAllReduceWork = 64 * 1024;
 
@@ -108,6 +111,14 @@ void WorldState::rank_exited(int rank) {
   }
 }
 
+void WorldState::check_live(std::string_view what, std::string_view where) const {
+  if (!ended_.load(std::memory_order_acquire)) return;
+  throw CommError(cat(what, " in ", where,
+                      ": this communicator belongs to a sim::run that has ended; a DeviceMesh and "
+                      "its DTensors live only as long as the run that made them, so make them "
+                      "inside the run that uses them"));
+}
+
 // ---- GroupState ----
 
 std::size_t GroupState::staging_capacity_for(int size) {
@@ -173,11 +184,28 @@ void GroupState::throw_aborted(const Descriptor& desc, std::uint64_t epoch) {
   lock.unlock();
   if (kind == AbortKind::Timeout) throw CommTimeoutError(reason);
   if (kind == AbortKind::Exit) {
-    auto missing = missing_ranks(epoch, true);
-    if (!missing.empty()) {
+    // Every rank that has not arrived is named, and those that returned are said to have. Ranks
+    // still running get a short grace to arrive or return first, so that the message does not
+    // depend on which of several skipping ranks happened to return first.
+    const auto settled = [&] {
+      for (int r : missing_ranks(epoch, false)) {
+        if (!world_->exited(ranks_[r])) return false;
+      }
+      return true;
+    };
+    const auto grace_end = Clock::now() + kExitGrace;
+    while (!settled() && Clock::now() < grace_end) std::this_thread::sleep_for(Milliseconds(1));
+    const auto missing = missing_ranks(epoch, false);
+    const auto returned = missing_ranks(epoch, true);
+    if (!returned.empty()) {
+      std::string why = "they returned from their function";
+      if (returned.size() == 1 && missing.size() > 1) {
+        why = cat("rank ", ranks_[returned[0]], " returned from its function");
+      } else if (returned.size() < missing.size()) {
+        why = cat("ranks ", rank_list(returned), " returned from their function");
+      }
       throw CommTimeoutError(cat(desc.name(), " can never complete in ", description_, ": ranks ",
-                                 rank_list(missing),
-                                 " never arrived (they returned from their function)"));
+                                 rank_list(missing), " never arrived (", why, ")"));
     }
   }
   throw CommAbortedError(cat(desc.name(), " aborted in ", description_, ": ", reason));

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -75,12 +76,20 @@ class WorldState : public std::enable_shared_from_this<WorldState> {
   void rank_exited(int rank);
   bool exited(int rank) const { return exited_[rank].load(std::memory_order_acquire); }
 
+  // The run is over (every rank thread joined); communicators kept past it, such as those of a
+  // DeviceMesh a DTensor holds, fail at once when used (check_live).
+  void end() { ended_.store(true, std::memory_order_release); }
+  // Throws CommError "<what> in <where>: this communicator belongs to a sim::run that has
+  // ended; ..." once the run is over.
+  void check_live(std::string_view what, std::string_view where) const;
+
  private:
   const int size_;
   const Milliseconds timeout_;
   WaitPolicy policy_;
   std::unique_ptr<std::atomic<bool>[]> exited_;
   std::atomic<bool> failed_{false};
+  std::atomic<bool> ended_{false};
   mutable std::mutex mutex_;
   std::string failure_;  // written once under mutex_ before failed_ is set; read-only after
   std::vector<std::weak_ptr<GroupState>> groups_;

@@ -78,6 +78,7 @@ void run_ranks(int world_size, const std::function<void(int)>& body, const RunOp
     }
   }
   for (auto& t : threads) t.join();
+  world->end();
   if (spawn_error) std::rethrow_exception(spawn_error);
 
   // The root cause: the earliest failure that is not a consequence of another one.
