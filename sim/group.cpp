@@ -56,11 +56,12 @@ std::string Descriptor::str() const {
 
 // ---- WorldState ----
 
-WorldState::WorldState(int size, Milliseconds timeout)
+WorldState::WorldState(int size, Milliseconds timeout, bool detect_deadlocks)
     : size_(size),
       timeout_(timeout),
       policy_(policy_for(size)),
-      exited_(std::make_unique<std::atomic<bool>[]>(size)) {}
+      exited_(std::make_unique<std::atomic<bool>[]>(size)),
+      waits_(*this, size, detect_deadlocks) {}
 
 std::shared_ptr<GroupState> WorldState::create_group(std::vector<int> global_ranks) {
   auto group = std::make_shared<GroupState>(shared_from_this(), global_ranks);
@@ -145,11 +146,17 @@ GroupState::GroupState(std::shared_ptr<WorldState> world, std::vector<int> globa
 
 void GroupState::arrive(int rank, std::uint64_t epoch, const Descriptor& desc,
                         Milliseconds timeout) {
-  arrived_[rank].store(epoch, std::memory_order_relaxed);
+  arrived_[rank].store(epoch, std::memory_order_release);
   const auto deadline = deadline_after(timeout);
   std::uint32_t generation = 0;
-  auto outcome = barrier_.arrive_and_wait(true, deadline, world_->wait_policy(), &generation);
-  if (outcome == FutexBarrier::Outcome::Passed) return;
+  FutexBarrier::Outcome outcome;
+  {
+    // Registered with the wait graph only if this rank goes to sleep.
+    WaitRegistration wait(world_->waits(), ranks_[rank], *this, epoch, desc);
+    outcome = barrier_.arrive_and_wait(true, deadline, world_->wait_policy(), &generation, &wait);
+    if (outcome == FutexBarrier::Outcome::Passed) return;
+    if (auto deadlock = wait.end()) throw DeadlockError(*deadlock);
+  }
   if (outcome == FutexBarrier::Outcome::Aborted) throw_aborted(desc, epoch);
   // Timed out: abort the group unless the phase completed meanwhile, under the mutex so that
   // waiters woken by the abort find the reason already written.
@@ -170,7 +177,7 @@ void GroupState::arrive(int rank, std::uint64_t epoch, const Descriptor& desc,
 }
 
 void GroupState::arrive_to_complete(int rank, std::uint64_t epoch) {
-  arrived_[rank].store(epoch, std::memory_order_relaxed);
+  arrived_[rank].store(epoch, std::memory_order_release);
   barrier_.arrive_and_wait(false, std::nullopt, world_->wait_policy(), nullptr);
 }
 
@@ -183,6 +190,7 @@ void GroupState::throw_aborted(const Descriptor& desc, std::uint64_t epoch) {
   const AbortKind kind = abort_kind_;
   lock.unlock();
   if (kind == AbortKind::Timeout) throw CommTimeoutError(reason);
+  if (kind == AbortKind::Deadlock) throw DeadlockError(reason);
   if (kind == AbortKind::Exit) {
     // Every rank that has not arrived is named, and those that returned are said to have. Ranks
     // still running get a short grace to arrive or return first, so that the message does not
@@ -214,7 +222,7 @@ void GroupState::throw_aborted(const Descriptor& desc, std::uint64_t epoch) {
 std::vector<int> GroupState::missing_ranks(std::uint64_t epoch, bool exited_only) const {
   std::vector<int> missing;
   for (int r = 0; r < size(); ++r) {
-    if (arrived_[r].load(std::memory_order_relaxed) >= epoch) continue;
+    if (arrived(r, epoch)) continue;
     if (exited_only && !world_->exited(ranks_[r])) continue;
     missing.push_back(r);
   }
@@ -233,6 +241,7 @@ void GroupState::abort(AbortKind kind, const std::string& reason) {
     if (barrier_.aborted()) return;
     abort_reason_ = reason;
     abort_kind_ = kind;
+    if (kind != AbortKind::Exit) p2p_aborted_.store(true, std::memory_order_release);
     barrier_.abort();
   }
   mail_cv_.notify_all();
@@ -242,6 +251,7 @@ void GroupState::post(int src, int dst, int tag, Tensor message) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     mailboxes_[{src, dst, tag}].push_back(std::move(message));
+    world_->waits().posted(*this, src, dst, tag);
   }
   mail_cv_.notify_all();
 }
@@ -254,6 +264,7 @@ void GroupState::wake_receivers() {
 Tensor GroupState::take(int src, int dst, int tag, Milliseconds timeout) {
   const auto deadline = deadline_after(timeout);
   const std::string from = cat("rank ", ranks_[src], " (tag ", tag, ")");
+  WaitRegistration wait(world_->waits(), ranks_[dst], *this, src, tag);
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     auto it = mailboxes_.find({src, dst, tag});
@@ -263,9 +274,15 @@ Tensor GroupState::take(int src, int dst, int tag, Milliseconds timeout) {
       if (it->second.empty()) mailboxes_.erase(it);
       return message;
     }
+    if (wait.registered()) {
+      if (auto deadlock = world_->waits().deadlock_of(ranks_[dst])) throw DeadlockError(*deadlock);
+    }
     if (world_->failed()) {
       throw CommAbortedError(
           cat("recv from ", from, " aborted in ", description_, ": ", world_->failure()));
+    }
+    if (barrier_.aborted() && abort_kind_ == AbortKind::Deadlock) {
+      throw DeadlockError(abort_reason_);
     }
     if (barrier_.aborted() && abort_kind_ != AbortKind::Exit) {
       throw CommAbortedError(
@@ -274,6 +291,16 @@ Tensor GroupState::take(int src, int dst, int tag, Milliseconds timeout) {
     if (world_->exited(ranks_[src])) {
       throw CommTimeoutError(cat("recv can never complete in ", description_, ": ", from,
                                  " returned from its function without sending"));
+    }
+    if (!wait.registered()) {
+      // Registered under this group's lock with the mailbox empty, so a later post unblocks it
+      // in the graph. A deadlock found is broken up without the lock.
+      if (auto breakup = wait.begin()) {
+        lock.unlock();
+        breakup->run();
+        lock.lock();
+        continue;
+      }
     }
     if (mail_cv_.wait_until(lock, deadline) == std::cv_status::timeout &&
         Clock::now() >= deadline) {
