@@ -170,6 +170,7 @@ void GroupState::arrive(int rank, std::uint64_t epoch, const Descriptor& desc,
   abort_reason_ = cat(desc.name(), " timed out after ", timeout.count(), " ms in ", description_,
                       ": ranks ", rank_list(missing_ranks(epoch, false)), " never arrived");
   abort_kind_ = AbortKind::Timeout;
+  p2p_aborted_.store(true, std::memory_order_release);
   const std::string message = abort_reason_;
   lock.unlock();
   mail_cv_.notify_all();
