@@ -146,7 +146,7 @@ GroupState::GroupState(std::shared_ptr<WorldState> world, std::vector<int> globa
 
 void GroupState::arrive(int rank, std::uint64_t epoch, const Descriptor& desc,
                         Milliseconds timeout) {
-  arrived_[rank].store(epoch, std::memory_order_release);
+  arrived_[rank].store(epoch, std::memory_order_relaxed);
   const auto deadline = deadline_after(timeout);
   std::uint32_t generation = 0;
   FutexBarrier::Outcome outcome;
@@ -178,7 +178,7 @@ void GroupState::arrive(int rank, std::uint64_t epoch, const Descriptor& desc,
 }
 
 void GroupState::arrive_to_complete(int rank, std::uint64_t epoch) {
-  arrived_[rank].store(epoch, std::memory_order_release);
+  arrived_[rank].store(epoch, std::memory_order_relaxed);
   barrier_.arrive_and_wait(false, std::nullopt, world_->wait_policy(), nullptr);
 }
 

@@ -128,9 +128,11 @@ class GroupState : public std::enable_shared_from_this<GroupState> {
   void arrive(int rank, std::uint64_t epoch, const Descriptor& desc, Milliseconds timeout);
   // A completion phase: cannot fail (see rendezvous.h).
   void arrive_to_complete(int rank, std::uint64_t epoch);
-  // Whether group rank `rank` has arrived at phase `epoch`.
+  // Whether group rank `rank` has arrived at phase `epoch`. Relaxed: readers either only report
+  // (a timeout names the missing ranks), or are the wait graph, which asks only about ranks that
+  // registered a wait under its mutex after storing their arrival, so the mutex orders the two.
   bool arrived(int rank, std::uint64_t epoch) const {
-    return arrived_[rank].load(std::memory_order_acquire) >= epoch;
+    return arrived_[rank].load(std::memory_order_relaxed) >= epoch;
   }
 
   // Why a group stopped working. After a timeout every later call of the group fails with the

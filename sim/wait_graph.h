@@ -87,7 +87,9 @@ class WaitGraph {
     PendingWait wait;
     std::optional<std::string> deadlock;
   };
-  // Ranks `rank` waits on now (global ranks); empty when it is not blocked.
+  // Whether `rank` sleeps in a registered wait (and was not already failed by a deadlock).
+  bool sleeping(int rank) const;
+  // The sleeping ranks `rank` waits on now (global ranks); empty when it is not sleeping.
   std::vector<int> waits_on(int rank) const;
   std::optional<std::vector<int>> cycle_through(int rank) const;
   std::string describe(const std::vector<int>& cycle) const;
