@@ -16,6 +16,9 @@ constexpr std::size_t kSmallMessageBytes = 32 * 1024;
 // Staging memory of one parity of a group, shared by its ranks: big groups stage less per rank.
 constexpr std::size_t kStagingBudget = 512 * 1024;
 constexpr std::size_t kMinStagingBytes = 1024;
+// How long a rank failed by a peer's return waits for the other missing ranks to arrive or
+// return before naming them (see throw_aborted).
+constexpr Milliseconds kExitGrace{100};
 // Bytes a rank may reduce on the staged all_reduce path (W times the message).
 constexpr std::size_t kStagedAllReduceWork = 64 * 1024;
 
@@ -53,11 +56,12 @@ std::string Descriptor::str() const {
 
 // ---- WorldState ----
 
-WorldState::WorldState(int size, Milliseconds timeout)
+WorldState::WorldState(int size, Milliseconds timeout, bool detect_deadlocks)
     : size_(size),
       timeout_(timeout),
       policy_(policy_for(size)),
-      exited_(std::make_unique<std::atomic<bool>[]>(size)) {}
+      exited_(std::make_unique<std::atomic<bool>[]>(size)),
+      waits_(*this, size, detect_deadlocks) {}
 
 std::shared_ptr<GroupState> WorldState::create_group(std::vector<int> global_ranks) {
   auto group = std::make_shared<GroupState>(shared_from_this(), global_ranks);
@@ -108,6 +112,14 @@ void WorldState::rank_exited(int rank) {
   }
 }
 
+void WorldState::check_live(std::string_view what, std::string_view where) const {
+  if (!ended_.load(std::memory_order_acquire)) return;
+  throw CommError(cat(what, " in ", where,
+                      ": this communicator belongs to a sim::run that has ended; a DeviceMesh and "
+                      "its DTensors live only as long as the run that made them, so make them "
+                      "inside the run that uses them"));
+}
+
 // ---- GroupState ----
 
 std::size_t GroupState::staging_capacity_for(int size) {
@@ -137,8 +149,14 @@ void GroupState::arrive(int rank, std::uint64_t epoch, const Descriptor& desc,
   arrived_[rank].store(epoch, std::memory_order_relaxed);
   const auto deadline = deadline_after(timeout);
   std::uint32_t generation = 0;
-  auto outcome = barrier_.arrive_and_wait(true, deadline, world_->wait_policy(), &generation);
-  if (outcome == FutexBarrier::Outcome::Passed) return;
+  FutexBarrier::Outcome outcome;
+  {
+    // Registered with the wait graph only if this rank goes to sleep.
+    WaitRegistration wait(world_->waits(), ranks_[rank], *this, epoch, desc);
+    outcome = barrier_.arrive_and_wait(true, deadline, world_->wait_policy(), &generation, &wait);
+    if (outcome == FutexBarrier::Outcome::Passed) return;
+    if (auto deadlock = wait.end()) throw DeadlockError(*deadlock);
+  }
   if (outcome == FutexBarrier::Outcome::Aborted) throw_aborted(desc, epoch);
   // Timed out: abort the group unless the phase completed meanwhile, under the mutex so that
   // waiters woken by the abort find the reason already written.
@@ -152,6 +170,7 @@ void GroupState::arrive(int rank, std::uint64_t epoch, const Descriptor& desc,
   abort_reason_ = cat(desc.name(), " timed out after ", timeout.count(), " ms in ", description_,
                       ": ranks ", rank_list(missing_ranks(epoch, false)), " never arrived");
   abort_kind_ = AbortKind::Timeout;
+  p2p_aborted_.store(true, std::memory_order_release);
   const std::string message = abort_reason_;
   lock.unlock();
   mail_cv_.notify_all();
@@ -172,12 +191,30 @@ void GroupState::throw_aborted(const Descriptor& desc, std::uint64_t epoch) {
   const AbortKind kind = abort_kind_;
   lock.unlock();
   if (kind == AbortKind::Timeout) throw CommTimeoutError(reason);
+  if (kind == AbortKind::Deadlock) throw DeadlockError(reason);
   if (kind == AbortKind::Exit) {
-    auto missing = missing_ranks(epoch, true);
-    if (!missing.empty()) {
+    // Every rank that has not arrived is named, and those that returned are said to have. Ranks
+    // still running get a short grace to arrive or return first, so that the message does not
+    // depend on which of several skipping ranks happened to return first.
+    const auto settled = [&] {
+      for (int r : missing_ranks(epoch, false)) {
+        if (!world_->exited(ranks_[r])) return false;
+      }
+      return true;
+    };
+    const auto grace_end = Clock::now() + kExitGrace;
+    while (!settled() && Clock::now() < grace_end) std::this_thread::sleep_for(Milliseconds(1));
+    const auto missing = missing_ranks(epoch, false);
+    const auto returned = missing_ranks(epoch, true);
+    if (!returned.empty()) {
+      std::string why = "they returned from their function";
+      if (returned.size() == 1 && missing.size() > 1) {
+        why = cat("rank ", ranks_[returned[0]], " returned from its function");
+      } else if (returned.size() < missing.size()) {
+        why = cat("ranks ", rank_list(returned), " returned from their function");
+      }
       throw CommTimeoutError(cat(desc.name(), " can never complete in ", description_, ": ranks ",
-                                 rank_list(missing),
-                                 " never arrived (they returned from their function)"));
+                                 rank_list(missing), " never arrived (", why, ")"));
     }
   }
   throw CommAbortedError(cat(desc.name(), " aborted in ", description_, ": ", reason));
@@ -186,7 +223,7 @@ void GroupState::throw_aborted(const Descriptor& desc, std::uint64_t epoch) {
 std::vector<int> GroupState::missing_ranks(std::uint64_t epoch, bool exited_only) const {
   std::vector<int> missing;
   for (int r = 0; r < size(); ++r) {
-    if (arrived_[r].load(std::memory_order_relaxed) >= epoch) continue;
+    if (arrived(r, epoch)) continue;
     if (exited_only && !world_->exited(ranks_[r])) continue;
     missing.push_back(r);
   }
@@ -205,6 +242,7 @@ void GroupState::abort(AbortKind kind, const std::string& reason) {
     if (barrier_.aborted()) return;
     abort_reason_ = reason;
     abort_kind_ = kind;
+    if (kind != AbortKind::Exit) p2p_aborted_.store(true, std::memory_order_release);
     barrier_.abort();
   }
   mail_cv_.notify_all();
@@ -214,6 +252,7 @@ void GroupState::post(int src, int dst, int tag, Tensor message) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     mailboxes_[{src, dst, tag}].push_back(std::move(message));
+    world_->waits().posted(*this, src, dst, tag);
   }
   mail_cv_.notify_all();
 }
@@ -226,6 +265,7 @@ void GroupState::wake_receivers() {
 Tensor GroupState::take(int src, int dst, int tag, Milliseconds timeout) {
   const auto deadline = deadline_after(timeout);
   const std::string from = cat("rank ", ranks_[src], " (tag ", tag, ")");
+  WaitRegistration wait(world_->waits(), ranks_[dst], *this, src, tag);
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     auto it = mailboxes_.find({src, dst, tag});
@@ -235,9 +275,15 @@ Tensor GroupState::take(int src, int dst, int tag, Milliseconds timeout) {
       if (it->second.empty()) mailboxes_.erase(it);
       return message;
     }
+    if (wait.registered()) {
+      if (auto deadlock = world_->waits().deadlock_of(ranks_[dst])) throw DeadlockError(*deadlock);
+    }
     if (world_->failed()) {
       throw CommAbortedError(
           cat("recv from ", from, " aborted in ", description_, ": ", world_->failure()));
+    }
+    if (barrier_.aborted() && abort_kind_ == AbortKind::Deadlock) {
+      throw DeadlockError(abort_reason_);
     }
     if (barrier_.aborted() && abort_kind_ != AbortKind::Exit) {
       throw CommAbortedError(
@@ -246,6 +292,16 @@ Tensor GroupState::take(int src, int dst, int tag, Milliseconds timeout) {
     if (world_->exited(ranks_[src])) {
       throw CommTimeoutError(cat("recv can never complete in ", description_, ": ", from,
                                  " returned from its function without sending"));
+    }
+    if (!wait.registered()) {
+      // Registered under this group's lock with the mailbox empty, so a later post unblocks it
+      // in the graph. A deadlock found is broken up without the lock.
+      if (auto breakup = wait.begin()) {
+        lock.unlock();
+        breakup->run();
+        lock.lock();
+        continue;
+      }
     }
     if (mail_cv_.wait_until(lock, deadline) == std::cv_status::timeout &&
         Clock::now() >= deadline) {

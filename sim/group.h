@@ -12,11 +12,13 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
 #include "core/comm/communicator.h"
 #include "sim/rendezvous.h"
+#include "sim/wait_graph.h"
 
 namespace tensorpar::sim {
 
@@ -56,7 +58,7 @@ struct alignas(64) Slot {
 
 class WorldState : public std::enable_shared_from_this<WorldState> {
  public:
-  WorldState(int size, Milliseconds timeout);
+  WorldState(int size, Milliseconds timeout, bool detect_deadlocks);
 
   int size() const { return size_; }
   Milliseconds timeout() const { return timeout_; }
@@ -75,18 +77,30 @@ class WorldState : public std::enable_shared_from_this<WorldState> {
   void rank_exited(int rank);
   bool exited(int rank) const { return exited_[rank].load(std::memory_order_acquire); }
 
+  // The run is over (every rank thread joined); communicators kept past it, such as those of a
+  // DeviceMesh a DTensor holds, fail at once when used (check_live).
+  void end() { ended_.store(true, std::memory_order_release); }
+  // Throws CommError "<what> in <where>: this communicator belongs to a sim::run that has
+  // ended; ..." once the run is over.
+  void check_live(std::string_view what, std::string_view where) const;
+
+  // What sleeping ranks wait for (wait_graph.h).
+  WaitGraph& waits() { return waits_; }
+
  private:
   const int size_;
   const Milliseconds timeout_;
   WaitPolicy policy_;
   std::unique_ptr<std::atomic<bool>[]> exited_;
   std::atomic<bool> failed_{false};
+  std::atomic<bool> ended_{false};
   mutable std::mutex mutex_;
   std::string failure_;  // written once under mutex_ before failed_ is set; read-only after
   std::vector<std::weak_ptr<GroupState>> groups_;
+  WaitGraph waits_;
 };
 
-class GroupState {
+class GroupState : public std::enable_shared_from_this<GroupState> {
  public:
   // Bytes a rank may stage per call for the one-phase small-message path.
   static std::size_t staging_capacity_for(int size);
@@ -114,13 +128,23 @@ class GroupState {
   void arrive(int rank, std::uint64_t epoch, const Descriptor& desc, Milliseconds timeout);
   // A completion phase: cannot fail (see rendezvous.h).
   void arrive_to_complete(int rank, std::uint64_t epoch);
+  // Whether group rank `rank` has arrived at phase `epoch`. Relaxed: readers either only report
+  // (a timeout names the missing ranks), or are the wait graph, which asks only about ranks that
+  // registered a wait under its mutex after storing their arrival, so the mutex orders the two.
+  bool arrived(int rank, std::uint64_t epoch) const {
+    return arrived_[rank].load(std::memory_order_relaxed) >= epoch;
+  }
 
   // Why a group stopped working. After a timeout every later call of the group fails with the
   // same CommTimeoutError; after an exit (a member returned), collectives fail but point-to-point
-  // between live ranks carries on; after a failure everything fails with CommAbortedError.
-  enum class AbortKind { Failure, Timeout, Exit };
+  // between live ranks carries on; after a failure everything fails with CommAbortedError; after
+  // a deadlock (wait_graph.h) everything fails with the same DeadlockError.
+  enum class AbortKind { Failure, Timeout, Exit, Deadlock };
   // First reason wins; wakes every waiter.
   void abort(AbortKind kind, const std::string& reason);
+  bool aborted() const { return barrier_.aborted(); }
+  // Aborted for a reason that fails point-to-point too (anything but an exit).
+  bool p2p_aborted() const { return p2p_aborted_.load(std::memory_order_acquire); }
 
   // Point to point: a mailbox per (src, dst, tag) in group ranks, FIFO.
   void post(int src, int dst, int tag, Tensor message);
@@ -151,6 +175,7 @@ class GroupState {
   std::condition_variable mail_cv_;
   std::string abort_reason_;
   AbortKind abort_kind_ = AbortKind::Failure;
+  std::atomic<bool> p2p_aborted_{false};
   std::map<std::tuple<int, int, int>, std::deque<Tensor>> mailboxes_;
 };
 

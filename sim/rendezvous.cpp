@@ -7,6 +7,7 @@
 
 #include <climits>
 #include <ctime>
+#include <utility>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -45,14 +46,15 @@ inline void cpu_relax() {
 FutexBarrier::Outcome FutexBarrier::arrive_and_wait(bool abortable,
                                                     std::optional<Clock::time_point> deadline,
                                                     const WaitPolicy& policy,
-                                                    std::uint32_t* generation) {
+                                                    std::uint32_t* generation,
+                                                    SleepObserver* observer) {
   std::uint32_t word = word_.load(std::memory_order_acquire);
   if (abortable && (word & kAborted)) return Outcome::Aborted;
   // The generation cannot move before this arrival: the phase needs it.
   const std::uint32_t gen = word & kGeneration;
   if (generation) *generation = gen;
   if (count_.fetch_add(1, std::memory_order_acq_rel) + 1 < parties_) {
-    return wait(gen, abortable, deadline, policy);
+    return wait(gen, abortable, deadline, policy, observer);
   }
   count_.store(0, std::memory_order_relaxed);
   for (;;) {
@@ -69,7 +71,7 @@ FutexBarrier::Outcome FutexBarrier::arrive_and_wait(bool abortable,
 
 FutexBarrier::Outcome FutexBarrier::wait(std::uint32_t gen, bool abortable,
                                          std::optional<Clock::time_point> deadline,
-                                         const WaitPolicy& policy) {
+                                         const WaitPolicy& policy, SleepObserver* observer) {
   auto settled = [&](std::uint32_t word, Outcome* outcome) {
     if ((word & kGeneration) != gen) {
       *outcome = Outcome::Passed;
@@ -103,6 +105,10 @@ FutexBarrier::Outcome FutexBarrier::wait(std::uint32_t gen, bool abortable,
       auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
       ts.tv_sec = static_cast<time_t>(ns / 1000000000);
       ts.tv_nsec = static_cast<long>(ns % 1000000000);
+    }
+    if (observer) {
+      // It may abort this barrier (a deadlock): the word then differs and the wait returns.
+      std::exchange(observer, nullptr)->before_sleep();
     }
     sleepers_.fetch_add(1, std::memory_order_seq_cst);
     futex_wait(word_, word, deadline ? &ts : nullptr);

@@ -35,6 +35,16 @@ struct WaitPolicy {
   std::chrono::nanoseconds yield{50000};
 };
 
+// Told once when a waiter stops spinning and is about to sleep in the kernel (the deadlock
+// detector registers waits only then, so fast phases never reach it).
+class SleepObserver {
+ public:
+  virtual void before_sleep() = 0;
+
+ protected:
+  ~SleepObserver() = default;
+};
+
 class FutexBarrier {
  public:
   enum class Outcome { Passed, Aborted, TimedOut };
@@ -47,7 +57,8 @@ class FutexBarrier {
   // is or becomes aborted; a non-abortable one ignores the bit. TimedOut leaves the barrier
   // untouched: the caller decides with abort_if_generation(*generation).
   Outcome arrive_and_wait(bool abortable, std::optional<Clock::time_point> deadline,
-                          const WaitPolicy& policy, std::uint32_t* generation);
+                          const WaitPolicy& policy, std::uint32_t* generation,
+                          SleepObserver* observer = nullptr);
 
   enum class AbortResult { Aborted, AlreadyAborted, Passed };
   // Aborts unless `generation` completed meanwhile (Passed): resolves a timeout racing with the
@@ -62,7 +73,7 @@ class FutexBarrier {
   static constexpr std::uint32_t kGeneration = 0x7fffffffu;
 
   Outcome wait(std::uint32_t generation, bool abortable, std::optional<Clock::time_point> deadline,
-               const WaitPolicy& policy);
+               const WaitPolicy& policy, SleepObserver* observer);
   void wake_all();
 
   const int parties_;

@@ -79,6 +79,7 @@ Milliseconds SimCommunicator::timeout_of(const std::optional<Milliseconds>& requ
 
 template <class Work>
 void SimCommunicator::run(const Call& call, Work&& work) {
+  group_->world().check_live(call.desc.name(), group_->description());
   const int parity = static_cast<int>(calls_++ & 1);
   Slot& mine = group_->slot(parity, rank_);
   mine.desc = call.desc;
@@ -275,6 +276,7 @@ WorkPtr SimCommunicator::do_barrier(const BarrierOptions& opts) {
 
 WorkPtr SimCommunicator::do_send(const Tensor& tensor, int dst, const PointToPointOptions& opts) {
   return complete([&] {
+    group_->world().check_live("send", group_->description());
     if (group_->world().failed()) {
       throw CommAbortedError(cat("send to rank ", global_ranks()[dst], " aborted in ", describe(),
                                  ": ", group_->world().failure()));
@@ -285,6 +287,7 @@ WorkPtr SimCommunicator::do_send(const Tensor& tensor, int dst, const PointToPoi
 
 WorkPtr SimCommunicator::do_recv(Tensor& tensor, int src, const PointToPointOptions& opts) {
   return complete([&] {
+    group_->world().check_live("recv", group_->description());
     Tensor message = group_->take(src, rank_, opts.tag, timeout_of(opts.timeout));
     if (message.dtype() != tensor.dtype() || message.numel() != tensor.numel()) {
       throw CommError(cat("recv: the message from rank ", global_ranks()[src], " (tag ", opts.tag,

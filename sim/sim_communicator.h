@@ -10,7 +10,8 @@
 // sim's cost is memory bandwidth and thread scheduling. On top of NCCL it checks what NCCL
 // cannot: every rank of a group must issue the same collective with the same dtype, count, op and
 // root (CommMismatchError otherwise), a rank that does not arrive within the timeout is named
-// (CommTimeoutError), and a failed or finished rank makes its peers fail instead of hang.
+// (CommTimeoutError), a failed or finished rank makes its peers fail instead of hang, and a cycle
+// of ranks waiting on each other fails at once with DeadlockError naming it (wait_graph.h).
 //
 // Memory. Tensors are reached only through their device's DeviceInterface
 // (core/tensor/device_interface.h): copies and reductions run on the tensors' device, so the sim

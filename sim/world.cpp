@@ -47,7 +47,7 @@ void run_ranks(int world_size, const std::function<void(int)>& body, const RunOp
             kMaxWorldSize, "], got ", world_size);
   check_arg(options.timeout.count() > 0, "sim::run: timeout must be positive, got ",
             options.timeout.count(), " ms");
-  auto world = std::make_shared<WorldState>(world_size, options.timeout);
+  auto world = std::make_shared<WorldState>(world_size, options.timeout, options.detect_deadlocks);
   std::vector<int> ranks(world_size);
   std::iota(ranks.begin(), ranks.end(), 0);
   auto group = world->create_group(std::move(ranks));
@@ -82,6 +82,7 @@ void run_ranks(int world_size, const std::function<void(int)>& body, const RunOp
     }
   }
   for (auto& t : threads) t.join();
+  world->end();
   if (spawn_error) std::rethrow_exception(spawn_error);
 
   // The root cause: the earliest failure that is not a consequence of another one.

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/comm/communicator.h"
+#include "sim/wait_graph.h"
 
 namespace tensorpar::sim {
 
@@ -31,6 +32,9 @@ struct RunOptions {
   // Default timeout of every collective of the run (a rank waiting longer for its peers fails
   // with CommTimeoutError naming the missing ranks).
   Milliseconds timeout{60000};
+  // Fail a cycle of ranks waiting on each other (recv, collectives, split) within milliseconds
+  // with sim::DeadlockError naming the cycle, instead of after the timeout (wait_graph.h).
+  bool detect_deadlocks = true;
 };
 
 // The first failure of a run: which rank, and what it threw.

@@ -199,6 +199,51 @@ std::vector<Tensor> apply_plain(std::shared_ptr<const OpDef> op, const std::vect
   return outs;
 }
 
+// Argument errors of an op on DTensors are restated for what the user passed: the global shapes
+// and placements, and, when the local computation failed, the local shards it ran on.
+//   add: shapes [6, 3] and [2, 3] cannot be broadcast (DTensor inputs: global [6, 3] with [S(0)],
+//   global [2, 3] with [R] on DeviceMesh([0, 1, 2]))
+//   matmul on DTensor inputs global [4, 3] with [S(0)], global [4, 5] with [R] on
+//   DeviceMesh([0, 1, 2]) failed on rank 2's local shards [0, 3], [4, 5]: matmul: inner dims
+//   differ: a is [0, 3], b is [4, 5]
+std::string global_inputs_str(const std::vector<const DTensorSpec*>& specs,
+                              const DeviceMesh& mesh) {
+  std::string out;
+  for (const DTensorSpec* s : specs) {
+    if (!s) continue;
+    out += cat(out.empty() ? "" : ", ", "global ", shape_str(s->shape), " with ",
+               placements_str(s->placements));
+  }
+  return cat(out, " on ", mesh.str());
+}
+
+[[noreturn]] void throw_rule_error(const std::invalid_argument& e,
+                                   const std::vector<const DTensorSpec*>& specs,
+                                   const DeviceMesh& mesh) {
+  throw std::invalid_argument(
+      cat(e.what(), " (DTensor inputs: ", global_inputs_str(specs, mesh), ")"));
+}
+
+// `given`: the inputs' specs as passed; `sc.inputs` the ones the local forward ran on.
+[[noreturn]] void throw_local_error(const OpDef& op, const std::invalid_argument& e,
+                                    const std::vector<const DTensorSpec*>& given,
+                                    const ShardContext& sc, const std::vector<Tensor>& locals,
+                                    const DeviceMesh& mesh) {
+  std::string shards, targets;
+  bool redistributed = false;
+  for (std::size_t i = 0; i < locals.size(); ++i) {
+    if (!locals[i].defined()) continue;
+    shards += cat(shards.empty() ? "" : ", ", shape_str(locals[i].shape()));
+    targets += cat(targets.empty() ? "" : ", ", placements_str(sc.inputs[i]->placements));
+    redistributed = redistributed || !(sc.inputs[i]->placements == given[i]->placements);
+  }
+  throw std::invalid_argument(cat(
+      op.name(), " on DTensor inputs ", global_inputs_str(given, mesh), " failed on rank ",
+      mesh.get_rank(), "'s local shards ", shards,
+      redistributed ? cat(" (after redistributing the inputs to ", targets, ")") : "", ": ",
+      e.what()));
+}
+
 std::vector<Tensor> apply_distributed(std::shared_ptr<const OpDef> op, std::vector<Tensor> inputs) {
   // The inputs as given, kept only for an active PlanTrace.
   const std::vector<Tensor> traced = PlanTrace::active() ? inputs : std::vector<Tensor>();
@@ -233,7 +278,12 @@ std::vector<Tensor> apply_distributed(std::shared_ptr<const OpDef> op, std::vect
   }
   const auto& coordinate = mesh->get_coordinate();
   check_arg(coordinate.has_value(), op->name(), ": this rank is not part of the mesh ", mesh->str());
-  const std::shared_ptr<const ShardingPlan> plan_ref = plan_for(*op, specs);
+  std::shared_ptr<const ShardingPlan> plan_ref;
+  try {
+    plan_ref = plan_for(*op, specs);
+  } catch (const std::invalid_argument& e) {
+    throw_rule_error(e, specs, *mesh);
+  }
   const ShardingPlan& plan = *plan_ref;
 
   auto sc = std::make_shared<ShardContext>();
@@ -241,10 +291,17 @@ std::vector<Tensor> apply_distributed(std::shared_ptr<const OpDef> op, std::vect
   sc->variant = plan.variant;
   sc->inputs.resize(inputs.size());
   std::vector<Tensor> locals(inputs.size());
+  // The specs as given, kept once an input is redistributed (error messages name them).
+  std::vector<std::shared_ptr<const DTensorSpec>> given;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     if (!inputs[i].defined()) continue;
     DTensor d(inputs[i]);
     if (i < plan.inputs.size() && !plan.inputs[i].empty() && !(plan.inputs[i] == d.placements())) {
+      if (given.empty()) {
+        for (const Tensor& t : inputs) {
+          given.push_back(t.defined() ? DTensor(t).spec_ptr() : nullptr);
+        }
+      }
       d = redistribute_internal(d, plan.inputs[i]);
       inputs[i] = d;
     }
@@ -269,7 +326,15 @@ std::vector<Tensor> apply_distributed(std::shared_ptr<const OpDef> op, std::vect
     }
     ctx.shard = sc;
     profiler::RecordEvent event([&] { return op->name(); }, profiler::Category::Op);
-    local_outs = op->forward(ctx, locals);
+    try {
+      local_outs = op->forward(ctx, locals);
+    } catch (const std::invalid_argument& e) {
+      std::vector<const DTensorSpec*> as_given(inputs.size(), nullptr);
+      for (std::size_t i = 0; i < inputs.size(); ++i) {
+        as_given[i] = given.empty() ? sc->inputs[i].get() : given[i].get();
+      }
+      throw_local_error(*op, e, as_given, *sc, locals, *mesh);
+    }
   }
   check_state(local_outs.size() == plan.outputs.size(), op->name(), ": the rule describes ",
               plan.outputs.size(), " outputs but the op produced ", local_outs.size());

@@ -183,6 +183,9 @@ class PermuteDef final : public OpDef {
 
 Tensor reshape(const Tensor& x, const Shape& shape) {
   check_arg(x.defined(), "reshape: the tensor is undefined");
+  // On DTensors the rule resolves the shape against the global one (errors then name the
+  // placements too).
+  if (x.is_distributed()) return apply_op1(ReshapeDef(shape), {x});
   const Shape resolved = resolve_shape(shape, x.numel(), x.shape());
   return apply_op1(ReshapeDef(resolved), {x});
 }

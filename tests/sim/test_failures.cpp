@@ -182,6 +182,34 @@ TEST(SimTimeout, RankThatReturnedFailsItsPeersAtOnce) {
   EXPECT_LT(seconds_since(start), 1.0);  // the default timeout is a minute
 }
 
+TEST(SimTimeout, EveryRankThatNeverArrivedIsNamed) {
+  // Ranks 1, 2 and 3 all skip the all_reduce; rank 3 returns first, which is when rank 0 learns
+  // the call can never complete. Ranks 1 and 2 are still running then, and never arrived either.
+  std::atomic<bool> reported{false};
+  sim::run(4, [&](int rank) {
+    if (rank == 3) return;
+    if (rank != 0) {
+      while (!reported.load()) std::this_thread::sleep_for(1ms);
+      return;
+    }
+    Tensor t = zeros({8});
+    EXPECT_EQ(error_of<CommTimeoutError>([&] { current_world().all_reduce(t)->wait(); }),
+              "all_reduce can never complete in group [0, 1, 2, 3]: ranks [1, 2, 3] never arrived "
+              "(rank 3 returned from its function)");
+    reported = true;
+  });
+}
+
+TEST(SimTimeout, EveryRankThatReturnedIsNamedOnceAllHave) {
+  sim::run(4, [&](int rank) {
+    if (rank != 0) return;
+    std::this_thread::sleep_for(50ms);  // ranks 1 to 3 have returned by now
+    EXPECT_EQ(error_of<CommTimeoutError>([&] { current_world().barrier()->wait(); }),
+              "barrier can never complete in group [0, 1, 2, 3]: ranks [1, 2, 3] never arrived "
+              "(they returned from their function)");
+  });
+}
+
 TEST(SimFailure, ThrowingRankIsReportedAndReleasesTheOthers) {
   const auto start = std::chrono::steady_clock::now();
   std::mutex mutex;

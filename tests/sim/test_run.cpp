@@ -3,6 +3,7 @@
 #include <set>
 #include <thread>
 
+#include "core/dtensor/dtensor.h"
 #include "sim_testing.h"
 
 namespace tensorpar {
@@ -92,6 +93,24 @@ TEST(SimRun, ThousandAndTwentyFourRanks) {
     return t.item();
   });
   EXPECT_EQ(sums, std::vector<double>(1024, 1024.0));
+}
+
+TEST(SimRun, ADTensorKeptPastItsRunSaysItsMeshBelongsToARunThatHasEnded) {
+  std::vector<DTensor> kept(2);
+  sim::run(2, [&](int rank) {
+    DeviceMesh mesh({2});
+    kept[rank] = distribute_tensor(full({4, 3}, 1.0), mesh, {Shard(0)});
+  });
+  sim::run(2, [&](int rank) {
+    EXPECT_EQ(error_of<CommError>([&] { kept[rank].full_tensor(); }),
+              "all_gather in group [0, 1]: this communicator belongs to a sim::run that has "
+              "ended; a DeviceMesh and its DTensors live only as long as the run that made "
+              "them, so make them inside the run that uses them");
+    // The run's own world is untouched.
+    Tensor t = full({1}, 1.0);
+    current_world().all_reduce(t)->wait();
+    EXPECT_EQ(t.item(), 2.0);
+  });
 }
 
 TEST(SimRun, RankFailureNamesTheRankAndKeepsTheCause) {
