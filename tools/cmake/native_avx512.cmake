@@ -4,10 +4,10 @@
 #   correct with -march=native alone          -> <var> is empty (AVX-512 on, no workaround);
 #   correct with the workaround flags added   -> <var> holds them (GCC 12: AVX-512 on, inline
 #                                                copies of constant data in 16-byte pieces);
-#   wrong even with the workaround            -> <var> is -mno-avx512f (AVX-512 off), with a warning.
+#   wrong even with the workaround            -> <var> is -mno-avx512f (AVX-512 off), warning.
 # The flags go to every target through tensorpar_options: one flag set for the whole project,
 # since Eigen's alignment and fixed-size packet types differ between AVX2 and AVX-512 code.
-# The verdict is cached per compiler and reproducer; delete TENSORPAR_AVX512_VERDICT to re-check.
+# The verdict is cached per compiler and reproducer; `cmake -U TENSORPAR_AVX512_VERDICT` re-checks.
 set(TENSORPAR_AVX512_WORKAROUND -mmove-max=128 -mstore-max=128)
 
 function(_tensorpar_repro_correct out)
@@ -36,8 +36,9 @@ endfunction()
 
 function(tensorpar_native_avx512_flags out)
   file(SHA256 ${PROJECT_SOURCE_DIR}/tools/repro/gcc12_avx512_vector_constant.cpp repro_hash)
-  set(key "${CMAKE_CXX_COMPILER_ID} ${CMAKE_CXX_COMPILER_VERSION} ${TENSORPAR_AVX512_WORKAROUND} ${repro_hash}")
-  if(NOT TENSORPAR_AVX512_VERDICT_KEY STREQUAL key)
+  set(key "${CMAKE_CXX_COMPILER_ID} ${CMAKE_CXX_COMPILER_VERSION}")
+  string(APPEND key " ${TENSORPAR_AVX512_WORKAROUND} ${repro_hash}")
+  if(NOT DEFINED TENSORPAR_AVX512_VERDICT OR NOT TENSORPAR_AVX512_VERDICT_KEY STREQUAL key)
     include(CheckCXXSourceCompiles)
     set(CMAKE_REQUIRED_FLAGS -march=native)
     set(CMAKE_REQUIRED_QUIET ON)
@@ -60,7 +61,8 @@ function(tensorpar_native_avx512_flags out)
         endif()
       endif()
     endif()
-    set(TENSORPAR_AVX512_VERDICT ${verdict} CACHE INTERNAL "AVX-512 under -march=native: none, plain, workaround or off")
+    # none, plain, workaround or off (see the messages below).
+    set(TENSORPAR_AVX512_VERDICT ${verdict} CACHE INTERNAL "")
     set(TENSORPAR_AVX512_VERDICT_KEY "${key}" CACHE INTERNAL "")
   endif()
 
