@@ -30,7 +30,7 @@
 
 namespace tensorpar::checkpoint {
 
-// The training position a resumed run needs: the step to continue at, the state of the thread's
+// The training position a resumed run needs: the step to continue at, the state of the rank's
 // default generator (dropout's stream), and user entries.
 struct TrainingState {
   std::int64_t step = 0;
@@ -38,9 +38,9 @@ struct TrainingState {
   std::uint64_t rng_offset = 0;
   std::map<std::string, std::string> extra;
 
-  // `step` and the calling thread's default_generator() state.
+  // `step` and the rank's default_generator() state (a rank-context slot).
   static TrainingState capture(std::int64_t step);
-  // Sets the calling thread's default_generator() to the saved state.
+  // Sets the rank's default_generator() to the saved state.
   void restore_rng() const;
 };
 
