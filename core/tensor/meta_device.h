@@ -14,9 +14,9 @@
 // reading garbage), distinct from every other live meta tensor's by a whole TiB, and that names
 // the account the bytes were charged to. An account
 // (MetaMemory) counts the requested bytes of its live meta tensors and their high-water mark;
-// the allocations of a thread are charged to the account of its innermost MetaMemoryScope, else
-// to a process-wide account. A free goes back to the account that was charged, whichever thread
-// frees it. A shape-only run gives each rank its own account (one scope per rank thread).
+// a rank's allocations are charged to the account of its innermost MetaMemoryScope (a slot of
+// the rank context), else to a process-wide account. A free goes back to the account that was
+// charged, whichever thread frees it. A shape-only run gives each rank its own account (one scope per rank thread).
 //
 // Moving memory. The device interface's copies, fills, conversions, box copies and reductions do
 // nothing: the shapes are already right. Values cannot leave the device: a copy to the host
