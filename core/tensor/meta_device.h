@@ -12,11 +12,11 @@
 // Memory. The meta allocator hands out no memory: each allocation returns an address that must
 // never be dereferenced (a non-canonical one, so that a stray read faults at once instead of
 // reading garbage), distinct from every other live meta tensor's by a whole TiB, and that names
-// the account the bytes were charged to. An account
-// (MetaMemory) counts the requested bytes of its live meta tensors and their high-water mark;
-// a rank's allocations are charged to the account of its innermost MetaMemoryScope (a slot of
-// the rank context), else to a process-wide account. A free goes back to the account that was
-// charged, whichever thread frees it. A shape-only run gives each rank its own account (one scope per rank thread).
+// the account the bytes were charged to. An account (MetaMemory) counts the requested bytes of
+// its live meta tensors and their high-water mark; a rank's allocations are charged to the
+// account of its innermost MetaMemoryScope (a slot of the rank context), else to a process-wide
+// account. A free goes back to the account that was charged, whichever thread frees it. A
+// shape-only run gives each rank its own account (one scope per rank).
 //
 // Moving memory. The device interface's copies, fills, conversions, box copies and reductions do
 // nothing: the shapes are already right. Values cannot leave the device: a copy to the host
