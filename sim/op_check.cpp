@@ -266,6 +266,8 @@ const std::vector<OpCase>& standard_op_cases() {
     c.push_back({"dropout", [](const V& x) { manual_seed(7); return dropout(x[0], 0.4); }, {{data({5, 7}, 3), true}}});
     c.push_back({"reshape_transpose", [](const V& x) { return transpose(reshape(x[0], {2, 3, 4, 2}), 1, 2); }, {{data({2, 3, 8}, 9), true}}});
     c.push_back({"permute", [](const V& x) { return permute(x[0], {2, 0, 1}); }, {{data({2, 3, 5}, 9), true}}});
+    c.push_back({"cat", [](const V& x) { return cat({x[0], x[1]}, 0); }, {{data({3, 5}, 11), true}, {data({2, 5}, 12), true}}});
+    c.push_back({"cat_last_dim", [](const V& x) { return cat({x[0], x[1]}, -1); }, {{data({5, 2}, 13), true}, {data({5, 3}, 14), true}}});
     c.push_back({"sum_mean", [](const V& x) { return sum(x[0], 1) + mean(x[0], 1) + mean(x[0], std::vector<std::int64_t>{0, 1}); }, {{data({5, 7}, 8), true}}});
     c.push_back({"max", [](const V& x) { return max(x[0], 1) + max(x[0]); }, {{data({5, 7}, 8), true}}});
     c.push_back({"attention_causal", [](const V& x) {

@@ -21,4 +21,13 @@ Tensor permute(const Tensor& x, const std::vector<std::int64_t>& dims);
 // Swaps dim0 and dim1 (negative allowed), via permute.
 Tensor transpose(const Tensor& x, std::int64_t dim0, std::int64_t dim1);
 
+// The shape of the concatenation of `tensors` along `dim` (negative allowed; *normalized gets it
+// in [0, ndim)), after checking that every other extent, the dtypes and the devices agree:
+// "cat: tensors[1] has shape [2, 4] but tensors[0] has shape [3, 3] (only dim 0 may differ)".
+// Reads shapes only, so on DTensors it checks the global shapes.
+Shape cat_shape(const std::vector<Tensor>& tensors, std::int64_t dim, std::int64_t* normalized);
+// Concatenation along `dim` into a new tensor (not recorded for autograd; tensorpar::cat is the
+// differentiable op, for DTensors too).
+Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim);
+
 }  // namespace tensorpar::kernels

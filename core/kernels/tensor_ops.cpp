@@ -1,7 +1,8 @@
-// The tensor-layer arithmetic members and cat (declared in core/tensor/tensor.h), defined here
-// because they run kernels: argument checks, then the tensors' kernel backend.
+// The tensor-layer arithmetic members (declared in core/tensor/tensor.h), defined here because
+// they run kernels, and the checked cat kernel: argument checks, then the tensors' kernel backend.
 #include "core/kernels/backend.h"
 #include "core/kernels/common.h"
+#include "core/kernels/layout.h"
 
 namespace tensorpar {
 
@@ -20,9 +21,11 @@ Tensor& Tensor::div_(double s) {
   return *this;
 }
 
-// ---- cat ----
+}  // namespace tensorpar
 
-Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
+namespace tensorpar::kernels {
+
+Shape cat_shape(const std::vector<Tensor>& tensors, std::int64_t dim, std::int64_t* normalized) {
   check_arg(!tensors.empty(), "cat: expects at least one tensor");
   for (std::size_t i = 0; i < tensors.size(); ++i) {
     check_arg(tensors[i].defined(), "cat: tensors[", i, "] is undefined");
@@ -49,7 +52,14 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
               " may differ)");
     shape[std::size_t(d)] += t.shape()[std::size_t(d)];
   }
-  return kernels::backend_for(first).cat(tensors, d, shape);
+  if (normalized != nullptr) *normalized = d;
+  return shape;
 }
 
-}  // namespace tensorpar
+Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
+  std::int64_t d = 0;
+  const Shape shape = cat_shape(tensors, dim, &d);
+  return backend_for(tensors[0]).cat(tensors, d, shape);
+}
+
+}  // namespace tensorpar::kernels

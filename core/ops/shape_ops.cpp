@@ -1,4 +1,10 @@
-// reshape/view, transpose and permute.
+// reshape/view, transpose, permute and cat.
+//
+// Cat on DTensors concatenates the global tensors. A mesh dim keeps its placement when every
+// input has the same one there and it does not shard the cat dim (Shard(1) inputs cat along 0
+// stay Shard(1): each rank cats its own column blocks); otherwise every input is made Replicate
+// on that mesh dim first, as torch's rule does ([S(0)] ++ [S(0)] along dim 0 all_gathers both,
+// and [R] ++ [S(0)] gathers the sharded one). Partial inputs of one reduce op stay Partial.
 //
 // Reshape on a DTensor: the input and output shapes are grouped into runs of dims with equal
 // products ((b, s, 64) -> (b, s, 4, 16) groups as [b]->[b], [s]->[s], [64]->[4, 16]). A sharded
@@ -179,7 +185,62 @@ class PermuteDef final : public OpDef {
   std::vector<std::int64_t> dims_;
 };
 
+class CatDef final : public OpDef {
+ public:
+  explicit CatDef(std::int64_t dim) : dim_(dim) {}
+  const char* name() const override { return "cat"; }
+  void rule_key(std::string& key) const override { key += std::to_string(dim_); }
+
+  std::vector<Tensor> forward(OpContext& ctx, const std::vector<Tensor>& in) const override {
+    if (ctx.recording) {
+      for (const Tensor& t : in) ctx.ints.push_back(t.shape()[std::size_t(dim_)]);
+    }
+    return {kernels::cat(in, dim_)};
+  }
+  std::vector<Tensor> backward(OpContext& ctx, const std::vector<Tensor>& grads,
+                               const std::vector<bool>& need) const override {
+    std::vector<Tensor> out(ctx.ints.size());
+    std::int64_t start = 0;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      if (need[i]) out[i] = grads[0].narrow(dim_, start, ctx.ints[i]).clone();
+      start += ctx.ints[i];
+    }
+    return out;
+  }
+
+  ShardingPlan sharding(const std::vector<const DTensorSpec*>& in) const override {
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      check_arg(in[i] != nullptr, "cat: tensors[", i,
+                "] is a plain tensor next to DTensors; distribute it first");
+    }
+    const DTensorSpec& first = *in[0];
+    Placements common = first.placements;
+    for (std::size_t m = 0; m < common.size(); ++m) {
+      bool keep = !common[m].is_shard(dim_);
+      for (const DTensorSpec* spec : in) keep = keep && spec->placements[m] == common[m];
+      if (!keep) common[m] = Replicate();
+    }
+    Shape shape = first.shape;
+    shape[std::size_t(dim_)] = 0;
+    for (const DTensorSpec* spec : in) shape[std::size_t(dim_)] += spec->shape[std::size_t(dim_)];
+    ShardingPlan plan;
+    plan.inputs.assign(in.size(), common);
+    plan.outputs = {common};
+    plan.output_shapes = {shape};
+    return plan;
+  }
+
+ private:
+  std::int64_t dim_;
+};
+
 }  // namespace
+
+Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
+  std::int64_t d = 0;
+  kernels::cat_shape(tensors, dim, &d);  // on DTensors: the global shapes
+  return apply_op1(CatDef(d), tensors);
+}
 
 Tensor reshape(const Tensor& x, const Shape& shape) {
   check_arg(x.defined(), "reshape: the tensor is undefined");

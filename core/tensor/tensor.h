@@ -212,7 +212,8 @@ void copy_box(Tensor& dst, const Shape& dst_start, const Tensor& src, const Shap
               const Shape& extent);
 
 // ---- shape ops ----
-// Concatenation along `dim`; all other extents and dtypes must match.
+// Concatenation along `dim`; all other extents and dtypes must match. Differentiable, and on
+// DTensors it concatenates the global tensors (defined with the ops, core/ops/shape_ops.cpp).
 Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim = 0);
 
 // ---- comparisons ----

@@ -252,6 +252,66 @@ TEST(ShardingRuleCounts, AttentionHeadsStayShardedThroughReshape) {
   });
 }
 
+// cat keeps a placement that does not shard the cat dim: column blocks cat along rows stay
+// column blocks (5 columns over 3 ranks: 2, 2, 1), with no communication either way.
+TEST(ShardingRuleCounts, CatAlongAnUnshardedDimKeepsTheShards) {
+  sim::run(3, [](int) {
+    DeviceMesh mesh({3});
+    const Tensor a = data({3, 5}, 1), b = data({2, 5}, 2);
+    DTensor x = distribute_tensor(a, mesh, {Shard(1)});
+    DTensor y = distribute_tensor(b, mesh, {Shard(1)});
+    x.requires_grad_();
+    y.requires_grad_();
+    CommDebugMode fwd;
+    DTensor z(cat({x, y}, 0));
+    EXPECT_EQ(fwd.total_count(), 0);
+    EXPECT_EQ(z.placements(), (Placements{Shard(1)}));
+    EXPECT_EQ(z.shape(), (Shape{5, 5}));
+    EXPECT_TRUE(allclose(z.full_tensor(), cat({a, b}, 0), 0, 1e-15));
+    CommDebugMode bwd;
+    sum(z.to_local()).backward();
+    EXPECT_EQ(bwd.total_count(), 0);
+    EXPECT_EQ(DTensor(x.grad()).placements(), (Placements{Shard(1)}));
+    EXPECT_EQ(DTensor(y.grad()).shape(), (Shape{2, 5}));
+  });
+}
+
+// cat along a sharded dim gathers each sharded input first (one all_gather each), as torch
+// does; a replicated input next to it costs nothing.
+TEST(ShardingRuleCounts, CatAlongTheShardedDimReplicatesFirst) {
+  sim::run(3, [](int) {
+    DeviceMesh mesh({3});
+    const Tensor a = data({4, 2}, 3), b = data({5, 2}, 4), c = data({1, 2}, 5);
+    DTensor x = distribute_tensor(a, mesh, {Shard(0)});
+    DTensor y = distribute_tensor(b, mesh, {Shard(0)});
+    DTensor r = distribute_tensor(c, mesh, {Replicate()});
+    CommDebugMode fwd;
+    DTensor z(cat({x, r, y}, 0));
+    EXPECT_EQ(fwd.count(CollectiveKind::AllGather), 2);
+    EXPECT_EQ(fwd.total_count(), 2);
+    EXPECT_EQ(z.placements(), (Placements{Replicate()}));
+    EXPECT_TRUE(allclose(z.to_local(), cat({a, c, b}, 0), 0, 1e-15));
+  });
+}
+
+// Errors name the global shapes, not the local shards.
+TEST(ShardingRuleCounts, CatMismatchNamesTheGlobalShapes) {
+  sim::run(2, [](int) {
+    DeviceMesh mesh({2});
+    DTensor x = distribute_tensor(data({4, 3}, 1), mesh, {Shard(0)});
+    DTensor y = distribute_tensor(data({4, 5}, 2), mesh, {Shard(0)});
+    try {
+      (void)cat({x, y}, 0);
+      ADD_FAILURE() << "cat of [4, 3] and [4, 5] along 0 was accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("tensors[1] has shape [4, 5] but tensors[0] has shape "
+                                           "[4, 3] (only dim 0 may differ)"),
+                std::string::npos)
+          << e.what();
+    }
+  });
+}
+
 TEST(ShardingRuleCounts, MeanOverUnevenShardsIsExact) {
   sim::run(4, [](int) {
     DeviceMesh mesh({4});
