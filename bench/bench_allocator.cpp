@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench/summary_run.h"
 #include "core/ops/ops.h"
 
 namespace tensorpar {
@@ -117,9 +118,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
     for (const Run& run : runs) {
-      // With --benchmark_repetitions the median, reported after the repetitions, wins.
-      const bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
-      if ((run.run_type != Run::RT_Iteration && !median) || run.error_occurred) continue;
+      if (!bench::summarises(run)) continue;
+      const bool median = run.run_type == Run::RT_Aggregate;
       const std::string name = run.benchmark_name();  // BM_Cached_Single/4096/real_time/threads:4
       const std::size_t kind_end = name.find('_', 3);
       std::string config = name.substr(kind_end + 1);

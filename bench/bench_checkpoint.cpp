@@ -16,6 +16,7 @@
 #include <map>
 #include <string>
 
+#include "bench/summary_run.h"
 #include "core/autograd/autograd.h"
 #include "core/base/error.h"
 #include "core/checkpoint/checkpoint.h"
@@ -140,8 +141,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
     for (const Run& run : runs) {
-      const bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
-      if ((run.run_type != Run::RT_Iteration && !median) || run.error_occurred) continue;
+      if (!bench::summarises(run)) continue;
       std::string name = run.benchmark_name();  // BM_Load/world:3/manual_time
       name = name.substr(3, name.find("/manual_time") - 3);
       seconds_[name] = run.GetAdjustedRealTime() * 1e-3;  // milliseconds

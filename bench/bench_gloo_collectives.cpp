@@ -37,6 +37,7 @@
 #include <tuple>
 #include <vector>
 
+#include "bench/summary_run.h"
 #include "core/comm/hash_store.h"
 #include "core/comm/communicator.h"
 #include "core/comm/rank_context.h"
@@ -341,10 +342,7 @@ class SummaryReporter : public benchmark::ConsoleReporter {
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
     for (const Run& run : runs) {
-      if (run.error_occurred) continue;
-      const bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
-      const bool single = run.run_type == Run::RT_Iteration && run.repetitions <= 1;
-      if (!median && !single) continue;
+      if (!bench::summarises(run)) continue;
       Result r;
       r.label = run.report_label;
       const std::string name = run.run_name.str();
