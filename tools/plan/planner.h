@@ -1,0 +1,54 @@
+#pragma once
+// `tensorpar plan`'s engine: the plans of a model on a cluster, each evaluated by the cost model
+// (docs/cost_model.md) on a workload read off a shape-only run of the real step.
+//
+//   PlanQuery q;  q.hardware = load_hardware("a100-sxm4-80gb");  q.gpus = 8;
+//   q.model = {48, 6144, 64, 2048, 51200};  q.global_batch = 4;  (tp, dp, micro_batch unset)
+//   std::vector<PlanResult> plans = plan(q);   // every plan that divides evenly, best first
+//
+// A plan divides evenly when tp divides the heads, the hidden size and gpus; dp = gpus / tp;
+// micro_batch divides global_batch / dp; sequence parallel needs tp > 1 and tp dividing seq.
+// Plans that do not fit in memory are kept, marked fits = false, and ranked after those that fit.
+// The loss is always vocab-parallel (loss_parallel) when tp > 1, as Megatron's is.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/cost/hardware.h"
+#include "core/cost/iteration_model.h"
+#include "core/cost/memory_model.h"
+
+namespace tensorpar::plan {
+
+struct PlanQuery {
+  cost::HardwareProfile hardware;
+  int gpus = 1;
+  int gpus_per_node = 8;  // overrides hardware.node.gpus_per_node when given on the command line
+  cost::ModelShape model;
+  std::int64_t global_batch = 1;
+  DType dtype = DType::BFloat16;  // fp16 is modelled as bf16 (same bytes and peak)
+  // Fixed when set; enumerated otherwise.
+  std::optional<int> tp, dp;
+  std::optional<std::int64_t> micro_batch;
+  std::optional<bool> sequence_parallel;
+  std::optional<cost::Recompute> recompute;
+  bool overlap_dp = true;
+};
+
+struct PlanResult {
+  cost::ParallelConfig config;  // tp, dp, micro_batch, sequence_parallel, recompute, dtype
+  std::int64_t micro_batches = 1;
+  cost::IterationEstimate time;
+  cost::MemoryBreakdown memory;            // the model's (memory_model.h)
+  double shape_only_peak_bytes = 0;        // the shape-only run's high-water mark, for comparison
+  bool fits = true;
+  double mfu = 0;  // model FLOPs (72 factor, no recompute) / (iteration x gpus x peak)
+  double iteration_s() const { return time.total_s(); }
+};
+
+// Usage errors (tp not dividing the heads, gpus != tp x dp, ...) throw cli-independent
+// std::invalid_argument naming the flag ("--tp 5 does not divide --heads 64").
+std::vector<PlanResult> plan(const PlanQuery& query);
+
+}  // namespace tensorpar::plan
