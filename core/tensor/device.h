@@ -58,6 +58,9 @@ class Allocator {
   // Returns memory aligned to at least 64 bytes; nbytes may be 0.
   virtual void* allocate(std::size_t nbytes) = 0;
   virtual void deallocate(void* ptr, std::size_t nbytes) = 0;
+  // Memory of one device among several of the allocator's type (cuda:1); Storage calls this.
+  // A type with one device (cpu, the stand-in, meta) keeps the default, allocate(nbytes).
+  virtual void* allocate_on(Device device, std::size_t nbytes) { return allocate(nbytes); }
 };
 
 // Aligned host memory straight from the system, counting the bytes it hands out (the uncached

@@ -57,7 +57,7 @@ std::int64_t extent_product(const Shape& shape, std::int64_t begin, std::int64_t
 
 Storage::Storage(std::size_t nbytes, Device device)
     : nbytes_(nbytes), device_(device), allocator_(&allocator_for(device.type)) {
-  data_ = allocator_->allocate(nbytes);
+  data_ = allocator_->allocate_on(device, nbytes);
 }
 
 Storage::~Storage() { allocator_->deallocate(data_, nbytes_); }

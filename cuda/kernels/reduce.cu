@@ -1,0 +1,1 @@
+#include "cuda/kernels/cuda_backend.h"
