@@ -132,8 +132,7 @@ __device__ To convert_on_device(From v, unsigned long long* flag, unsigned long 
   } else if constexpr (std::is_same_v<To, std::int64_t> && !std::is_same_v<From, std::int64_t>) {
     const double d = double(v);
     if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) {
-      *bad = static_cast<unsigned long long>(__double_as_longlong(d));
-      flag_set(flag, 1);
+      flag_set(flag, 1, __double_as_longlong(d));
       return 0;
     }
     return std::int64_t(v);
@@ -359,15 +358,17 @@ DeviceInterface& cuda_device_interface() {
 namespace tensorpar::cuda {
 
 ErrorFlag::ErrorFlag(const Tensor& like)
-    : word_(Tensor::empty({1}, DType::Int64, like.device())),
-      stream_(current_stream(like.device().index)) {
-  check(cudaMemsetAsync(word_.device_data(), 0, sizeof(std::uint64_t), stream_), "cudaMemsetAsync");
+    : words_(Tensor::empty({2}, DType::Int64, like.device())) {
+  On on(like);
+  check(cudaMemsetAsync(words_.device_data(), 0, 2 * sizeof(std::uint64_t), on.stream),
+        "cudaMemsetAsync");
 }
 
-std::uint64_t ErrorFlag::read() const {
-  std::uint64_t value = 0;
-  cuda_device_interface().copy_to_host(&value, word_.device_data(), sizeof value);
-  return value;
+std::uint64_t ErrorFlag::read() {
+  std::uint64_t words[2] = {0, 0};
+  cuda_device_interface().copy_to_host(words, words_.device_data(), sizeof words);
+  value_ = static_cast<std::int64_t>(words[1]);
+  return words[0];
 }
 
 }  // namespace tensorpar::cuda

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "core/kernels/common.h"
 #include "core/tensor/tensor.h"
 #include "cuda/cuda_error.h"
 #include "cuda/stream.h"
@@ -63,6 +64,14 @@ struct DeviceElemOf<BFloat16> {
 template <class T>
 using DeviceElem = typename DeviceElemOf<T>::type;
 
+// The CPU backend's dtype errors: "<what>: dtype bfloat16 is not supported" unless dtype is
+// float32 or float64, or int64 where with_int64.
+inline void require_float(DType dtype, const char* what, bool with_int64 = false) {
+  if (dtype == DType::Float32 || dtype == DType::Float64) return;
+  if (with_int64 && dtype == DType::Int64) return;
+  kernels::unsupported_dtype(dtype, what);
+}
+
 // Where a tensor's kernels run: its device made current, and the rank's stream on it.
 struct On {
   explicit On(const Tensor& t) : On(t.device().index) {}
@@ -80,23 +89,28 @@ const T* dptr(const Tensor& t) {
   return reinterpret_cast<const T*>(t.device_data());
 }
 
-// A device word a kernel sets when the data is bad, read back once after the launch:
-//   ErrorFlag flag(x);  for_each(..., [f = flag.get()] __device__ (i) { if (...) flag_set(f, 1); });
-//   if (flag.read() == 1) throw ...;
+// Two device words a kernel sets when the data is bad, read back once after the launch: a code
+// (the largest any thread set wins) and a value to name in the message (the last one stored).
+//   ErrorFlag flag(x);
+//   for_each(..., [f = flag.get()] __device__ (i) { if (bad) flag_set(f, 1, index[i]); });
+//   if (flag.read() == 1) throw ... flag.value() ...;
 // Reading synchronises the stream, so only kernels whose inputs can be bad carry one.
 class ErrorFlag {
  public:
   explicit ErrorFlag(const Tensor& like);
-  unsigned long long* get() { return reinterpret_cast<unsigned long long*>(word_.device_data()); }
-  // The largest code any thread set (0: none).
-  std::uint64_t read() const;
+  unsigned long long* get() { return reinterpret_cast<unsigned long long*>(words_.device_data()); }
+  // The largest code any thread set (0: none); the value comes with it.
+  std::uint64_t read();
+  std::int64_t value() const { return value_; }
 
  private:
-  Tensor word_;
-  cudaStream_t stream_;
+  Tensor words_;
+  std::int64_t value_ = 0;
 };
 
-__device__ inline void flag_set(unsigned long long* flag, unsigned long long code) {
+__device__ inline void flag_set(unsigned long long* flag, unsigned long long code,
+                                std::int64_t value = 0) {
+  atomicExch(flag + 1, static_cast<unsigned long long>(value));
   atomicMax(flag, code);
 }
 
