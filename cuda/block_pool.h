@@ -5,7 +5,7 @@
 // Size classes (every block 512-byte aligned, one device allocation per block, never split):
 //   up to 1 MiB    512-byte steps:            1 -> 512, 513 -> 1024, 1 MiB -> 1 MiB
 //   above 1 MiB    8 steps per power of two:  1 MiB + 1 -> 1.125 MiB, 5 MiB -> 5 MiB,
-//                                             100 MB -> 104 MiB (a block wastes < 12.5%)
+//                                             100 MB -> 96 MiB (a block wastes < 12.5%)
 //
 // Stream order: a block belongs to the stream that was current when it was allocated. Freed, it
 // joins that stream's free list and the next request of its class on that stream takes it at

@@ -8,6 +8,9 @@
 
 #include "tools/cli_testing.h"
 #include "tools/json_reader.h"
+#ifdef TENSORPAR_HAVE_CUDA
+#include "cuda/cuda_device.h"
+#endif
 
 namespace {
 
@@ -76,11 +79,20 @@ TEST(CliDevice, CheckRunsTheWholeRuleMatrixOnTheStandInAsOnTheCpu) {
   }
 }
 
+#ifdef TENSORPAR_HAVE_CUDA
+TEST(CliDevice, CudaWithoutAGpuFailsAtOnceSayingSo) {
+  if (cuda::device_count() > 0) GTEST_SKIP() << "this machine has a CUDA device";
+  const auto r = run_cli("train --device cuda");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.out, HasSubstr("--device cuda: no CUDA device"));
+}
+#else
 TEST(CliDevice, CudaWithoutACudaBuildFailsAtOnceSayingSo) {
   const auto r = run_cli("train --device cuda");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.out, HasSubstr("--device cuda: this tensorpar was built without CUDA"));
 }
+#endif
 
 TEST(CliDevice, AnUnknownDeviceIsAUsageError) {
   const auto r = run_cli("check --device tpu");

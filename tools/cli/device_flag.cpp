@@ -4,6 +4,9 @@
 #include <string>
 
 #include "sim/standin_device.h"
+#ifdef TENSORPAR_HAVE_CUDA
+#include "cuda/cuda_device.h"
+#endif
 
 namespace tensorpar::cli {
 
@@ -15,7 +18,16 @@ Device device_flag(const Args& args) {
     return sim::standin_device();
   }
   if (name == "cuda") {
+#ifdef TENSORPAR_HAVE_CUDA
+    try {
+      cuda::register_cuda_device();  // "no CUDA device (...)" on a machine without one
+    } catch (const std::runtime_error& e) {
+      throw std::runtime_error(std::string("--device cuda: ") + e.what());
+    }
+    return cuda::cuda_device(0);
+#else
     throw std::runtime_error("--device cuda: this tensorpar was built without CUDA");
+#endif
   }
   throw UsageError("--device must be cpu, standin or cuda, got '" + name + "'");
 }
