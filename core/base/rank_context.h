@@ -39,7 +39,7 @@ namespace tensorpar {
 // core (user code, tools) takes one of the kExtensionSlots with RankContext::add_slot<T>().
 enum class RankSlot : std::uint8_t {
   Warnings,           // base: the innermost WarningCapture
-  Device,             // tensor: the current device (a stream goes beside it)
+  Device,             // tensor: the current device (CUDA's stream: an extension slot)
   MetaMemory,         // tensor: the meta device's account (MetaMemoryScope)
   OpRecorder,         // kernels: the innermost OpRecorder of shape-only runs
   World,              // comm: the world communicator (WorldGuard)

@@ -97,7 +97,7 @@ std::atomic<std::uint64_t> g_default_device{0};
 
 // The rank's current device: the innermost DeviceGuard's device with kGuarded set, or 0 when no
 // guard is active. One atomic word, so a helper thread handed the rank's context reads it while
-// the rank runs. The rank's current stream, when streams come, sits beside it.
+// the rank runs. (A device with streams keeps its current stream in a context slot of its own.)
 struct DeviceState {
   std::atomic<std::uint64_t> word{0};
 };
