@@ -81,7 +81,7 @@ TEST(CliDevice, CheckRunsTheWholeRuleMatrixOnTheStandInAsOnTheCpu) {
 
 #ifdef TENSORPAR_HAVE_CUDA
 TEST(CliDevice, CudaWithoutAGpuFailsAtOnceSayingSo) {
-  if (cuda::device_count() > 0) GTEST_SKIP() << "this machine has a CUDA device";
+  if (tensorpar::cuda::device_count() > 0) GTEST_SKIP() << "this machine has a CUDA device";
   const auto r = run_cli("train --device cuda");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.out, HasSubstr("--device cuda: no CUDA device"));
