@@ -1,11 +1,14 @@
 // Reductions on CUDA, next to their CPU reference core/kernels/cpu/reduce.cpp and compare.cpp.
 // Everything reduces a tensor seen as [outer, n, inner] along n:
+//   one value    cub::DeviceReduce (reduce_all, a sum of everything);
 //   inner == 1   one block per row, the threads' partial results combined by cub::BlockReduce;
 //   inner > 1    one thread per (outer, inner) column, walking n (reads coalesce across threads);
+//                a long sum over few columns in two passes, chunks first;
 // a sum over several dims reduces one coalesced group of dims at a time, innermost first, as the
 // CPU does. Max and min propagate NaN; max_dim keeps the first position of the maximum (NaN
 // wins); int64 sums and products wrap; bfloat16 reduces in float32 and rounds once.
 #include <cub/block/block_reduce.cuh>
+#include <cub/device/device_reduce.cuh>
 
 #include <cmath>
 #include <limits>
@@ -35,7 +38,7 @@ __device__ bool is_nan(T v) {
 template <class A>
 struct Combine {
   ReduceOp op;
-  __device__ A identity() const {
+  __host__ __device__ A identity() const {
     switch (op) {
       case ReduceOp::Sum:
         return A(0);
@@ -81,7 +84,17 @@ __global__ void reduce_rows_kernel(const A* src, A* dst, std::int64_t outer, std
   }
 }
 
-// dst[o, i] = op over k of src[o, k, i] (inner > 1): one thread per column.
+// The sum of rows [k0, end) of one column, first row first: the CPU's order within a chunk.
+template <class A>
+__device__ A column_chunk_sum(const A* column, std::int64_t k0, std::int64_t end,
+                              std::int64_t inner) {
+  A acc = column[k0 * inner];
+  for (std::int64_t k = k0 + 1; k < end; ++k) acc += column[k * inner];
+  return acc;
+}
+
+// dst[o, i] = op over k of src[o, k, i] (inner > 1): one thread per column. Sums add chunks of
+// kChunk rows, each summed on its own, in chunk order (the CPU's sum_block).
 template <class A>
 __global__ void reduce_columns_kernel(const A* src, A* dst, std::int64_t outer, std::int64_t n,
                                       std::int64_t inner, Combine<A> c) {
@@ -93,9 +106,7 @@ __global__ void reduce_columns_kernel(const A* src, A* dst, std::int64_t outer, 
     A acc = c.identity();
     if (c.op == ReduceOp::Sum) {
       for (std::int64_t k0 = 0; k0 < n; k0 += kChunk) {
-        A partial = A(0);
-        const std::int64_t end = k0 + kChunk < n ? k0 + kChunk : n;
-        for (std::int64_t k = k0; k < end; ++k) partial += column[k * inner];
+        const A partial = column_chunk_sum(column, k0, k0 + kChunk < n ? k0 + kChunk : n, inner);
         acc = k0 == 0 ? partial : acc + partial;
       }
     } else {
@@ -105,14 +116,56 @@ __global__ void reduce_columns_kernel(const A* src, A* dst, std::int64_t outer, 
   }
 }
 
+// The same column sums in two passes, for few long columns (a bias gradient: 8192 rows, 2048
+// columns): first every (chunk, column) pair on its own thread, then each column adds its chunks
+// in order. The additions are the one-pass kernel's, in its order.
+template <class A>
+void sum_columns_in_chunks(const A* src, A* dst, std::int64_t outer, std::int64_t n,
+                           std::int64_t inner, Device device, cudaStream_t stream) {
+  const std::int64_t columns = outer * inner, chunks = (n + kChunk - 1) / kChunk;
+  Tensor partial_tensor = Tensor::empty({std::int64_t((chunks * columns * sizeof(A) + 7) / 8)},
+                                        DType::Int64, device);
+  A* partial = static_cast<A*>(partial_tensor.device_data());
+  for_each(
+      stream, chunks * columns,
+      [src, partial, n, inner, columns] __device__(std::int64_t e) {
+        const std::int64_t chunk = e / columns, j = e % columns, o = j / inner, i = j % inner;
+        const std::int64_t k0 = chunk * kChunk, end = k0 + kChunk < n ? k0 + kChunk : n;
+        partial[e] = column_chunk_sum(src + o * n * inner + i, k0, end, inner);
+      },
+      "sum");
+  for_each(
+      stream, columns,
+      [partial, dst, chunks, columns] __device__(std::int64_t j) {
+        A acc = partial[j];
+        for (std::int64_t chunk = 1; chunk < chunks; ++chunk) acc = acc + partial[chunk * columns + j];
+        dst[j] = acc;
+      },
+      "sum");
+}
+
+// Columns below which a long sum is split into chunks (fewer threads than this leave most of a
+// GPU idle).
+constexpr std::int64_t kFewColumns = 65536;
+
 template <class A>
 void reduce_block(const A* src, A* dst, std::int64_t outer, std::int64_t n, std::int64_t inner,
-                  ReduceOp op, cudaStream_t stream) {
+                  ReduceOp op, Device device, cudaStream_t stream) {
   if (outer * inner == 0) return;
   const Combine<A> c{op};
-  if (inner == 1) {
+  if (outer == 1 && inner == 1 && n > 0) {  // everything into one value: CUB's device-wide reduce
+    std::size_t bytes = 0;
+    check(cub::DeviceReduce::Reduce(nullptr, bytes, src, dst, n, c, c.identity(), stream),
+          "cub::DeviceReduce::Reduce");
+    Tensor temp = Tensor::empty({std::int64_t(bytes / 8 + 1)}, DType::Int64, device);
+    check(cub::DeviceReduce::Reduce(temp.device_data(), bytes, src, dst, n, c, c.identity(),
+                                    stream),
+          "cub::DeviceReduce::Reduce");
+  } else if (inner == 1) {
     const unsigned blocks = unsigned(std::min<std::int64_t>(outer, 65535));
     reduce_rows_kernel<A><<<blocks, kThreads, 0, stream>>>(src, dst, outer, n, c);
+  } else if (op == ReduceOp::Sum && n > kChunk && outer * inner < kFewColumns) {
+    sum_columns_in_chunks(src, dst, outer, n, inner, device, stream);
   } else {
     reduce_columns_kernel<A><<<grid_for(outer * inner), kThreads, 0, stream>>>(src, dst, outer, n,
                                                                               inner, c);
@@ -130,11 +183,11 @@ void reduce_axis(const Tensor& x, Tensor& out, std::int64_t outer, std::int64_t 
         if (op == ReduceOp::Sum || op == ReduceOp::Prod) {
           reduce_block<unsigned long long>(dptr<unsigned long long>(x),
                                            dptr<unsigned long long>(out), outer, n, inner, op,
-                                           stream);
+                                           x.device(), stream);
           return;
         }
       }
-      reduce_block<T>(dptr<T>(x), dptr<T>(out), outer, n, inner, op, stream);
+      reduce_block<T>(dptr<T>(x), dptr<T>(out), outer, n, inner, op, x.device(), stream);
     }
   });
 }

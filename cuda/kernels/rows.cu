@@ -5,8 +5,8 @@
 //   inner > 1    one thread per (outer, inner) column, walking n (softmax over a non-last dim).
 // The arithmetic follows the CPU's order of operations (max subtracted before exp, two-pass
 // variance), so results agree to rounding. Softmax of a -inf score is exactly 0; a row of -inf
-// only is NaN on both devices. The norms' weight and bias gradients sum over rows in a second
-// kernel, one thread per feature, in row order: deterministic, no atomics.
+// only is NaN on both devices. The norms' weight and bias gradients are column sums of the
+// reduction kernels (reduce.cu): deterministic, no atomics.
 #include <cub/block/block_reduce.cuh>
 
 #include <cmath>
@@ -261,8 +261,8 @@ void norm_typed(const Tensor& x, const Tensor& weight, const Tensor& bias, doubl
 
 template <class T>
 void norm_backward_typed(const Tensor& grad, const Tensor& x, const Tensor& weight,
-                         const Tensor& mean, const Tensor& rstd, kernels::NormGrads& grads,
-                         const char* what, cudaStream_t stream) {
+                         const Tensor& mean, const Tensor& rstd, bool need_weight, bool need_bias,
+                         kernels::NormGrads& grads, const char* what, cudaStream_t stream) {
   const std::int64_t D = x.size(-1), rows = D == 0 ? 0 : x.numel() / D;
   const T* g = dptr<T>(grad);
   const T* in = dptr<T>(x);
@@ -273,23 +273,21 @@ void norm_backward_typed(const Tensor& grad, const Tensor& x, const Tensor& weig
         g, in, weight.defined() ? dptr<T>(weight) : nullptr, m, s, dptr<T>(grads.x), rows, D);
     check_launch(what);
   }
-  T* dw = grads.weight.defined() ? dptr<T>(grads.weight) : nullptr;
-  T* db = grads.bias.defined() ? dptr<T>(grads.bias) : nullptr;
-  if (dw == nullptr && db == nullptr) return;
-  // dweight[k] = sum_r grad * xhat, dbias[k] = sum_r grad: rows in order, per feature
+  // dweight = sum over rows of grad * xhat, dbias = sum over rows of grad: column sums in the
+  // reduction's fixed order (deterministic, no atomics)
+  CudaBackend& backend = cuda_backend();
+  if (need_bias) grads.bias = backend.sum(reshape_view(grad, {rows, D}), {0}, false);
+  if (!need_weight) return;
+  Tensor scaled = Tensor::empty({rows, D}, x.dtype(), x.device());
+  T* gx = dptr<T>(scaled);
   for_each(
-      stream, D,
-      [g, in, m, s, dw, db, rows, D] __device__(std::int64_t k) {
-        T sw = 0, sb = 0;
-        for (std::int64_t r = 0; r < rows; ++r) {
-          const T dy = g[r * D + k];
-          if (dw != nullptr) sw += dy * ((in[r * D + k] - (m != nullptr ? m[r] : T(0))) * s[r]);
-          sb += dy;
-        }
-        if (dw != nullptr) dw[k] = sw;
-        if (db != nullptr) db[k] = sb;
+      stream, rows * D,
+      [g, in, m, s, gx, D] __device__(std::int64_t e) {
+        const std::int64_t r = e / D;
+        gx[e] = g[e] * ((in[e] - (m != nullptr ? m[r] : T(0))) * s[r]);
       },
       what);
+  grads.weight = backend.sum(scaled, {0}, false);
 }
 
 Shape stats_shape(const Tensor& x) { return Shape(x.shape().begin(), x.shape().end() - 1); }
@@ -329,13 +327,11 @@ NormGrads CudaBackend::layer_norm_backward(const Tensor& grad, const Tensor& x,
                                            const Tensor& weight, const Tensor& mean,
                                            const Tensor& rstd, bool need_weight, bool need_bias) {
   require_float(x.dtype(), "layer_norm_backward");
-  const std::int64_t D = x.size(-1);
   NormGrads grads{Tensor::empty(x.shape(), x.dtype(), x.device())};
-  if (need_weight) grads.weight = Tensor::empty({D}, x.dtype(), x.device());
-  if (need_bias) grads.bias = Tensor::empty({D}, x.dtype(), x.device());
   On on(x);
   kernels::visit_float(x.dtype(), "layer_norm_backward", [&]<class T>() {
-    norm_backward_typed<T>(grad, x, weight, mean, rstd, grads, "layer_norm_backward", on.stream);
+    norm_backward_typed<T>(grad, x, weight, mean, rstd, need_weight, need_bias, grads,
+                           "layer_norm_backward", on.stream);
   });
   return grads;
 }
@@ -354,13 +350,11 @@ NormResult CudaBackend::rms_norm(const Tensor& x, const Tensor& weight, double e
 NormGrads CudaBackend::rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
                                          const Tensor& rstd, bool need_weight) {
   require_float(x.dtype(), "rms_norm_backward");
-  const std::int64_t D = x.size(-1);
   NormGrads grads{Tensor::empty(x.shape(), x.dtype(), x.device())};
-  if (need_weight) grads.weight = Tensor::empty({D}, x.dtype(), x.device());
   On on(x);
   kernels::visit_float(x.dtype(), "rms_norm_backward", [&]<class T>() {
-    norm_backward_typed<T>(grad, x, weight, Tensor(), rstd, grads, "rms_norm_backward",
-                           on.stream);
+    norm_backward_typed<T>(grad, x, weight, Tensor(), rstd, need_weight, false, grads,
+                           "rms_norm_backward", on.stream);
   });
   return grads;
 }

@@ -34,6 +34,10 @@ if(NOT TARGET CUDA::cudart OR NOT TARGET CUDA::cublasLt)
                  "device")
   return()
 endif()
+# ccache caches nvcc's objects too.
+if(TENSORPAR_CCACHE AND NOT CMAKE_CUDA_COMPILER_LAUNCHER)
+  set(CMAKE_CUDA_COMPILER_LAUNCHER ${TENSORPAR_CCACHE})
+endif()
 set(TENSORPAR_HAVE_CUDA ON)
 message(STATUS "CUDA: ${CUDAToolkit_VERSION} (${CMAKE_CUDA_COMPILER}), architectures "
                "${CMAKE_CUDA_ARCHITECTURES}")
