@@ -23,9 +23,21 @@ TEST_F(CudaReduce, SumsOverEveryDimSetMatchTheCpu) {
     }
   }
   const Tensor f = random({3000, 37}, DType::Float32);
-  expect_close(kernels::sum(on_gpu(f), {0}, false), kernels::sum(f, {0}, false), 1e-5);
+  expect_close(kernels::sum(on_gpu(f), {1}, false), kernels::sum(f, {1}, false), 1e-5);
   const Tensor i = random_indices({30, 40}, 1000);
   expect_bitwise(kernels::sum(on_gpu(i), {1}, false), kernels::sum(i, {1}, false));
+}
+
+TEST_F(CudaReduce, ColumnSumsAddTheCpusChunksInTheCpusOrderBitForBit) {
+  for (DType dtype : {DType::Float32, DType::Float64}) {
+    const Tensor bias_grad = random({3000, 37}, dtype);  // long columns: the two-pass kernel
+    expect_bitwise(kernels::sum(on_gpu(bias_grad), {0}, false), kernels::sum(bias_grad, {0}, false));
+    const Tensor middle = random({2, 1500, 5}, dtype);
+    expect_bitwise(kernels::sum(on_gpu(middle), {1}, true), kernels::sum(middle, {1}, true));
+    expect_bitwise(kernels::mean(on_gpu(middle), {1}, true), kernels::mean(middle, {1}, true));
+  }
+  const Tensor wide = random({513, 65536}, DType::Float32);  // many columns: one thread each
+  expect_bitwise(kernels::sum(on_gpu(wide), {0}, false), kernels::sum(wide, {0}, false));
 }
 
 TEST_F(CudaReduce, EmptyReductionsGiveZeroSumsAndNanMeans) {
