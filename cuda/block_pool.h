@@ -40,11 +40,11 @@ class DeviceMemory {
 };
 
 struct PoolStats {
-  std::size_t allocated = 0;       // class bytes of the blocks handed out and not yet freed
-  std::size_t reserved = 0;        // bytes held from the device: allocated + cached
-  std::size_t cached = 0;          // bytes of the blocks waiting in free lists
-  std::size_t peak_allocated = 0;  // the largest `allocated` since creation or reset_peak
-  std::size_t device_allocations = 0;  // raw_allocate calls that succeeded
+  std::size_t allocated = 0;            // class bytes of the blocks handed out and not yet freed
+  std::size_t reserved = 0;             // bytes held from the device: allocated + cached
+  std::size_t cached = 0;               // bytes of the blocks waiting in free lists
+  std::size_t peak_allocated = 0;       // the largest `allocated` since creation or reset_peak
+  std::size_t device_allocations = 0;   // raw_allocate calls that succeeded
   std::size_t cross_stream_reuses = 0;  // blocks handed to another stream after order_after
 };
 

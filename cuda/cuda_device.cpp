@@ -9,8 +9,8 @@
 #include "cuda/caching_allocator.h"
 #include "cuda/cuda_error.h"
 #include "cuda/device_interface.h"
-#include "cuda/stream.h"
 #include "cuda/kernels/cuda_backend.h"
+#include "cuda/stream.h"
 
 namespace tensorpar::cuda {
 

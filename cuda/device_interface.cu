@@ -1,11 +1,10 @@
-#include "cuda/device_interface.h"
-
 #include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <vector>
 
 #include "core/base/error.h"
+#include "cuda/device_interface.h"
 #include "cuda/launch.cuh"
 #include "cuda/pinned.h"
 
@@ -214,7 +213,8 @@ void fill_typed(void* dst, std::int64_t n, double value, cudaStream_t stream) {
   W word;
   std::memcpy(&word, &v, sizeof word);
   W* out = static_cast<W*>(dst);
-  for_each(stream, n, [out, word] __device__(std::int64_t i) { out[i] = word; }, "fill");
+  for_each(
+      stream, n, [out, word] __device__(std::int64_t i) { out[i] = word; }, "fill");
 }
 
 template <class S, class D>
@@ -225,7 +225,8 @@ void convert_typed(void* dst, const void* src, std::int64_t n, unsigned long lon
   const SD* s = static_cast<const SD*>(src);
   DD* d = static_cast<DD*>(dst);
   for_each(
-      stream, n, [s, d, f] __device__(std::int64_t i) { d[i] = convert_on_device<DD>(s[i], f, f + 1); },
+      stream, n,
+      [s, d, f] __device__(std::int64_t i) { d[i] = convert_on_device<DD>(s[i], f, f + 1); },
       "convert");
 }
 
@@ -331,8 +332,8 @@ class CudaDeviceInterface final : public DeviceInterface {
               std::span<void* const> dsts, std::int64_t count) override {
     if (count <= 0 || srcs.empty()) return;
     check_arg(srcs.size() <= std::size_t(kMaxBuffers) && dsts.size() <= std::size_t(kMaxBuffers),
-              "cuda reduce: at most ", kMaxBuffers, " sources and destinations, got ",
-              srcs.size(), " and ", dsts.size());
+              "cuda reduce: at most ", kMaxBuffers, " sources and destinations, got ", srcs.size(),
+              " and ", dsts.size());
     Buffers b;
     b.srcs = int(srcs.size());
     b.dsts = int(dsts.size());
@@ -357,8 +358,7 @@ DeviceInterface& cuda_device_interface() {
 
 namespace tensorpar::cuda {
 
-ErrorFlag::ErrorFlag(const Tensor& like)
-    : words_(Tensor::empty({2}, DType::Int64, like.device())) {
+ErrorFlag::ErrorFlag(const Tensor& like) : words_(Tensor::empty({2}, DType::Int64, like.device())) {
   On on(like);
   check(cudaMemsetAsync(words_.device_data(), 0, 2 * sizeof(std::uint64_t), on.stream),
         "cudaMemsetAsync");

@@ -39,8 +39,12 @@ Stream::Stream(int device) : device_(device) {
   check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
 }
 
+// Waits for the stream's work first: blocks the caching allocator keeps in this stream's free
+// list are then idle, safe for whichever stream later gets the same handle.
 Stream::~Stream() {
-  if (stream_ != nullptr) cudaStreamDestroy(stream_);
+  if (stream_ == nullptr) return;
+  cudaStreamSynchronize(stream_);
+  cudaStreamDestroy(stream_);
 }
 
 Stream::Stream(Stream&& other) noexcept
@@ -48,7 +52,10 @@ Stream::Stream(Stream&& other) noexcept
 
 Stream& Stream::operator=(Stream&& other) noexcept {
   if (this != &other) {
-    if (stream_ != nullptr) cudaStreamDestroy(stream_);
+    if (stream_ != nullptr) {
+      cudaStreamSynchronize(stream_);
+      cudaStreamDestroy(stream_);
+    }
     stream_ = std::exchange(other.stream_, nullptr);
     device_ = other.device_;
   }
@@ -75,7 +82,9 @@ Event& Event::operator=(Event&& other) noexcept {
   return *this;
 }
 
-void Event::record(cudaStream_t stream) { check(cudaEventRecord(event_, stream), "cudaEventRecord"); }
+void Event::record(cudaStream_t stream) {
+  check(cudaEventRecord(event_, stream), "cudaEventRecord");
+}
 
 void Event::block(cudaStream_t stream) const {
   check(cudaStreamWaitEvent(stream, event_, 0), "cudaStreamWaitEvent");
@@ -98,7 +107,8 @@ cudaStream_t current_stream(int device) {
 }
 
 StreamGuard::StreamGuard(int device, cudaStream_t stream)
-    : device_(device), previous_(current_word(device).exchange(stream, std::memory_order_relaxed)) {}
+    : device_(device),
+      previous_(current_word(device).exchange(stream, std::memory_order_relaxed)) {}
 
 StreamGuard::~StreamGuard() { current_word(device_).store(previous_, std::memory_order_relaxed); }
 

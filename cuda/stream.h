@@ -22,8 +22,7 @@ namespace tensorpar::cuda {
 // The legacy default stream (0), which every blocking stream synchronises with.
 inline cudaStream_t legacy_stream() { return nullptr; }
 
-// An owned non-blocking stream of one device; destroyed with the object (pending work still
-// completes). Move-only.
+// An owned non-blocking stream of one device; destroying it waits for its work. Move-only.
 class Stream {
  public:
   explicit Stream(int device);

@@ -85,6 +85,30 @@ inline AxisView axis_view(const Shape& shape, std::int64_t dim, const char* what
   return v;
 }
 
+// Product of all extents but the last: the rows of a (..., features) tensor.
+inline std::int64_t leading_rows(const Shape& shape) {
+  std::int64_t rows = 1;
+  for (std::size_t k = 0; k + 1 < shape.size(); ++k) rows *= shape[k];
+  return rows;
+}
+
+// A loss input (N, C, d1, ...) as [N, C, inner] with inner = d1 * ...; a 1-D input (C) is one
+// position. Target position p = n * inner + k reads class t at at(p, t).
+inline AxisView class_view(const Shape& input_shape) {
+  AxisView v;
+  v.n = input_shape[input_shape.size() == 1 ? 0 : 1];
+  if (input_shape.size() > 1) {
+    v.outer = input_shape[0];
+    v.inner = numel(Shape(input_shape.begin() + 2, input_shape.end()));
+  }
+  return v;
+}
+
+// The [N, n_local, inner] view of a checked class-sharded shape (vocab_parallel.h).
+inline AxisView sharded_class_view(const Shape& shape) {
+  return axis_view(shape, shape.size() == 1 ? 0 : 1, "vocab_parallel");
+}
+
 // ---- the product shape of matmul (matmul.h), for arguments already checked ----
 // op(a) is m x k and op(b) is k x n, each batched over leading dims or 2-D (shared by every
 // batch); the product holds `batches` matrices of m x n under the batch dims of whichever is
@@ -146,6 +170,56 @@ inline Shape reduced_shape(const Shape& shape, const std::vector<bool>& mask, bo
     }
   }
   return out;
+}
+
+// A run of adjacent dims that are all reduced or all kept, as one extent.
+struct DimGroup {
+  std::int64_t extent;
+  bool reduced;
+};
+
+// Coalesced groups, extent-1 dims dropped: [B, S, D] summing {0, 1} -> {B*S reduced, D kept}.
+inline std::vector<DimGroup> coalesce_groups(const Shape& shape, const std::vector<bool>& mask) {
+  std::vector<DimGroup> groups;
+  for (std::size_t k = 0; k < shape.size(); ++k) {
+    if (shape[k] == 1) continue;
+    if (!groups.empty() && groups.back().reduced == mask[k]) {
+      groups.back().extent *= shape[k];
+    } else {
+      groups.push_back({shape[k], bool(mask[k])});
+    }
+  }
+  return groups;
+}
+
+// ---- permute: a copy over the fewest dims ----
+
+// The output shape of permuting `shape` by `perm`, and the copy as a walk over the output's
+// dims with extent 1 dropped and neighbours that stay adjacent and in order merged: extent[i] of
+// the output steps the input by src_stride[i]. Example: [2, 3, 4] by (0, 2, 1) walks extents
+// [2, 4, 3] with input strides [12, 1, 4]; by (0, 1, 2) it is one run of 24 with stride 1.
+struct PermuteWalk {
+  Shape out_shape;
+  std::vector<std::int64_t> extent, src_stride;
+};
+
+inline PermuteWalk permute_walk(const Shape& shape, const std::vector<std::int64_t>& perm) {
+  const std::vector<std::int64_t> strides = contiguous_strides(shape);
+  PermuteWalk w;
+  w.out_shape.resize(perm.size());
+  for (std::size_t i = 0; i < perm.size(); ++i) {
+    const std::int64_t e = shape[std::size_t(perm[i])], s = strides[std::size_t(perm[i])];
+    w.out_shape[i] = e;
+    if (e == 1) continue;
+    if (!w.extent.empty() && w.src_stride.back() == s * e) {
+      w.extent.back() *= e;
+      w.src_stride.back() = s;
+    } else {
+      w.extent.push_back(e);
+      w.src_stride.push_back(s);
+    }
+  }
+  return w;
 }
 
 // A tensor of `shape` viewed as [outer, n, inner] around dim d (a 0-d shape counts as [1]).

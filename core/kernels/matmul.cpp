@@ -19,13 +19,6 @@ std::string transposes(bool ta, bool tb) {
   return cat(" (", ta ? "trans_a" : "", ta && tb ? ", " : "", tb ? "trans_b" : "", ")");
 }
 
-// Product of all extents but the last: the rows of a (..., features) tensor.
-std::int64_t leading_rows(const Shape& shape) {
-  std::int64_t rows = 1;
-  for (std::size_t k = 0; k + 1 < shape.size(); ++k) rows *= shape[k];
-  return rows;
-}
-
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {

@@ -115,8 +115,8 @@ constexpr unsigned long long kDivByZero = 1, kDivOverflow = 2;
 // body is a function template, which the visit calls.)
 
 template <class T>
-void binary_same_typed(Tensor& out, const Tensor& a, const Tensor& b, BinaryOp op,
-                       const char* what, cudaStream_t stream) {
+void binary_same_typed(Tensor& out, const Tensor& a, const Tensor& b, BinaryOp op, const char* what,
+                       cudaStream_t stream) {
   using D = DeviceElem<T>;
   using A = Arith<D>;
   const D* x = dptr<D>(a);
@@ -155,8 +155,7 @@ void binary_same_typed(Tensor& out, const Tensor& a, const Tensor& b, BinaryOp o
 // out = a op b, equal shapes, every dtype; out may be a.
 void binary_same(Tensor& out, const Tensor& a, const Tensor& b, BinaryOp op, const char* what) {
   On on(a);
-  visit_dtype(a.dtype(),
-              [&]<class T>() { binary_same_typed<T>(out, a, b, op, what, on.stream); });
+  visit_dtype(a.dtype(), [&]<class T>() { binary_same_typed<T>(out, a, b, op, what, on.stream); });
 }
 
 template <class T>
@@ -204,9 +203,8 @@ void binary_scalar_typed(Tensor& out, const Tensor& a, double s, BinaryOp op, bo
 void binary_with_scalar(Tensor& out, const Tensor& a, double s, BinaryOp op, bool left,
                         const char* what) {
   On on(a);
-  visit_dtype(a.dtype(), [&]<class T>() {
-    binary_scalar_typed<T>(out, a, s, op, left, what, on.stream);
-  });
+  visit_dtype(a.dtype(),
+              [&]<class T>() { binary_scalar_typed<T>(out, a, s, op, left, what, on.stream); });
 }
 
 // ---- unary ----
@@ -262,8 +260,8 @@ __device__ T unary_derivative(UnaryOp op, T g, T x, T y) {
       return y > zero ? g : zero;
     case UnaryOp::GeluTanh: {
       const T t = tanh(T(kSqrt2OverPi) * (x + T(kGeluKappa) * x * x * x));
-      return g * (half * (one + t) + half * x * (one - t * t) * T(kSqrt2OverPi) *
-                                         (one + T(3 * kGeluKappa) * x * x));
+      return g * (half * (one + t) +
+                  half * x * (one - t * t) * T(kSqrt2OverPi) * (one + T(3 * kGeluKappa) * x * x));
     }
     case UnaryOp::GeluExact: {
       const T cdf = half * (one + erf(x * T(kSqrtHalf)));
@@ -385,8 +383,8 @@ void axpy_typed(Tensor& a, double alpha, const Tensor& b, cudaStream_t stream) {
   const T al = T(alpha);
   const bool one = alpha == 1;
   for_each(
-      stream, a.numel(), [x, y, al, one] __device__(std::int64_t i) { x[i] += one ? y[i] : al * y[i]; },
-      "axpy_");
+      stream, a.numel(),
+      [x, y, al, one] __device__(std::int64_t i) { x[i] += one ? y[i] : al * y[i]; }, "axpy_");
 }
 
 template <class T>

@@ -54,23 +54,10 @@ void mask_typed(Tensor& t, T value, const char* what, cudaStream_t stream) {
 }  // namespace
 
 Tensor CudaBackend::permute(const Tensor& x, const std::vector<std::int64_t>& perm) {
-  const Shape& shape = x.shape();
-  const std::vector<std::int64_t> strides = contiguous_strides(shape);
-  Shape out_shape(perm.size());
-  std::vector<std::int64_t> extent, src_stride;
-  for (std::size_t i = 0; i < perm.size(); ++i) {
-    const std::int64_t e = shape[std::size_t(perm[i])], s = strides[std::size_t(perm[i])];
-    out_shape[i] = e;
-    if (e == 1) continue;
-    if (!extent.empty() && src_stride.back() == s * e) {
-      extent.back() *= e;
-      src_stride.back() = s;
-    } else {
-      extent.push_back(e);
-      src_stride.push_back(s);
-    }
-  }
-  Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
+  const kernels::PermuteWalk walk = kernels::permute_walk(x.shape(), perm);
+  const std::vector<std::int64_t>& extent = walk.extent;
+  const std::vector<std::int64_t>& src_stride = walk.src_stride;
+  Tensor out = Tensor::empty(walk.out_shape, x.dtype(), x.device());
   if (out.numel() == 0) return out;
   check_arg(extent.size() <= std::size_t(kDims), "permute: ", extent.size(),
             " dims after merging, more than the ", kDims, " the cuda kernel takes");

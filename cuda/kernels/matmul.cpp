@@ -147,8 +147,7 @@ void gemm(const Gemm& g, DType dtype, int device, bool allow_tf32) {
 
   check(cublasLtMatmulPreferenceCreate(&d.preference), "cublasLtMatmulPreferenceCreate");
   const std::size_t workspace_bytes = kWorkspaceBytes;
-  check(cublasLtMatmulPreferenceSetAttribute(d.preference,
-                                             CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+  check(cublasLtMatmulPreferenceSetAttribute(d.preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                              &workspace_bytes, sizeof workspace_bytes),
         "cublasLtMatmulPreferenceSetAttribute");
   const std::array<std::pair<cublasLtMatmulPreferenceAttributes_t, std::uint32_t>, 4> aligned = {
@@ -175,15 +174,9 @@ void gemm(const Gemm& g, DType dtype, int device, bool allow_tf32) {
   const void* alpha = dtype == DType::Float64 ? static_cast<const void*>(&one_d) : &one_f;
   const void* beta = dtype == DType::Float64 ? static_cast<const void*>(&zero_d) : &zero_f;
   check(cublasLtMatmul(handle(device), d.op, alpha, g.b, d.a, g.a, d.b, beta, g.c, d.c, g.c, d.c,
-                       &heuristic.algo, const_cast<void*>(workspace.device_data()),
-                       kWorkspaceBytes, stream),
+                       &heuristic.algo, const_cast<void*>(workspace.device_data()), kWorkspaceBytes,
+                       stream),
         "cublasLtMatmul");
-}
-
-std::int64_t leading_rows(const Shape& shape) {
-  std::int64_t rows = 1;
-  for (std::size_t k = 0; k + 1 < shape.size(); ++k) rows *= shape[k];
-  return rows;
 }
 
 // out = op(a) op(b) (+ bias rows) for the product of g's shape; empty and k == 0 products
@@ -211,8 +204,8 @@ Tensor CudaBackend::matmul(const Tensor& a, const Tensor& b, bool trans_a, bool 
   const kernels::MatmulDims dims = kernels::matmul_dims(a.shape(), b.shape(), trans_a, trans_b);
   const bool a_batched = a.dim() > 2, b_batched = b.dim() > 2;
   Tensor out = Tensor::empty(dims.shape, a.dtype(), a.device());
-  Gemm g{a.device_data(), trans_a, b.device_data(), trans_b, out.device_data(),
-         dims.m, dims.n, dims.k};
+  Gemm g{a.device_data(),   trans_a, b.device_data(), trans_b,
+         out.device_data(), dims.m,  dims.n,          dims.k};
   if (!b_batched && !trans_a) {  // b shared: a's batches are more rows
     g.m = dims.batches * dims.m;
   } else {
@@ -225,31 +218,32 @@ Tensor CudaBackend::matmul(const Tensor& a, const Tensor& b, bool trans_a, bool 
 }
 
 Tensor CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
-  const std::int64_t rows = leading_rows(x.shape()), in = w.shape()[1], out_features = w.shape()[0];
+  const std::int64_t rows = kernels::leading_rows(x.shape()), in = w.shape()[1],
+                     out_features = w.shape()[0];
   Shape shape = x.shape();
   shape.back() = out_features;
   Tensor y = Tensor::empty(shape, x.dtype(), x.device());
-  const Gemm g{x.device_data(), false, w.device_data(), true, y.device_data(),
-               rows, out_features, in};
+  const Gemm g{x.device_data(), false, w.device_data(), true,
+               y.device_data(), rows,  out_features,    in};
   product(*this, g, x.dtype(), x.device().index, y, bias);
   return y;
 }
 
 LinearGrads CudaBackend::linear_backward(const Tensor& grad, const Tensor& x, const Tensor& w,
                                          bool need_x, bool need_w, bool need_bias) {
-  const std::int64_t rows = leading_rows(x.shape()), in = w.shape()[1], out = w.shape()[0];
+  const std::int64_t rows = kernels::leading_rows(x.shape()), in = w.shape()[1], out = w.shape()[0];
   const int device = x.device().index;
   LinearGrads grads;
   if (need_x) {  // (rows x out) @ (out x in)
     grads.x = Tensor::empty(x.shape(), x.dtype(), x.device());
-    const Gemm g{grad.device_data(), false, w.device_data(), false, grads.x.device_data(),
-                 rows, in, out};
+    const Gemm g{
+        grad.device_data(), false, w.device_data(), false, grads.x.device_data(), rows, in, out};
     product(*this, g, x.dtype(), device, grads.x, Tensor());
   }
   if (need_w) {  // (out x rows) @ (rows x in)
     grads.w = Tensor::empty(w.shape(), w.dtype(), w.device());
-    const Gemm g{grad.device_data(), true, x.device_data(), false, grads.w.device_data(),
-                 out, in, rows};
+    const Gemm g{
+        grad.device_data(), true, x.device_data(), false, grads.w.device_data(), out, in, rows};
     product(*this, g, x.dtype(), device, grads.w, Tensor());
   }
   if (need_bias) {  // column sums of grad: a sum over every dim but the last

@@ -11,9 +11,8 @@
 //                       drawn on the host and moved (as core/tensor/random.cpp does)
 //   optimizers          SGD and Adam/AdamW, one fused launch per parameter
 // Targets and indices out of range raise the CPU's messages after the launch (ErrorFlag).
-#include <cub/device/device_radix_sort.cuh>
-
 #include <cmath>
+#include <cub/device/device_radix_sort.cuh>
 
 #include "core/kernels/cpu/cpu_backend.h"
 #include "core/tensor/philox.h"
@@ -83,10 +82,10 @@ void embedding_backward_typed(const Tensor& grad, const Tensor& indices, Tensor&
                                         dptr<std::int64_t>(order), n, 0, 64, stream),
         "cub::DeviceRadixSort::SortPairs");
   Tensor temp = scratch(temp_bytes, device);
-  check(cub::DeviceRadixSort::SortPairs(temp.device_data(), temp_bytes, idx,
-                                        dptr<std::int64_t>(keys), pos, dptr<std::int64_t>(order),
-                                        n, 0, 64, stream),
-        "cub::DeviceRadixSort::SortPairs");
+  check(
+      cub::DeviceRadixSort::SortPairs(temp.device_data(), temp_bytes, idx, dptr<std::int64_t>(keys),
+                                      pos, dptr<std::int64_t>(order), n, 0, 64, stream),
+      "cub::DeviceRadixSort::SortPairs");
   // one thread per (first sorted entry of an index, feature): the rows of that index in order
   const std::int64_t* key = dptr<std::int64_t>(keys);
   const std::int64_t* at = dptr<std::int64_t>(order);
@@ -106,16 +105,6 @@ void embedding_backward_typed(const Tensor& grad, const Tensor& indices, Tensor&
 }
 
 // ---- losses ----
-
-AxisView class_view(const Shape& input_shape) {
-  AxisView v;
-  v.n = input_shape[input_shape.size() == 1 ? 0 : 1];
-  if (input_shape.size() > 1) {
-    v.outer = input_shape[0];
-    v.inner = numel(Shape(input_shape.begin() + 2, input_shape.end()));
-  }
-  return v;
-}
 
 // Per position: loss[p] = -w[t] * lp[t] (0 when ignored) and its weight in float64.
 template <class T>
@@ -179,13 +168,12 @@ struct Upstream {
 };
 
 template <class T>
-void cross_entropy_backward_typed(const Tensor& grad, const Tensor& log_probs,
-                                  const Tensor& target, const Tensor& weight,
-                                  std::int64_t ignore_index, Reduction reduction,
-                                  const Tensor& total_weight, Tensor& dx, const AxisView& v,
-                                  unsigned long long* f, cudaStream_t stream) {
-  const Upstream<T> up{dptr<T>(grad), reduction == Reduction::Mean ? dptr<T>(total_weight) : nullptr,
-                       reduction};
+void cross_entropy_backward_typed(const Tensor& grad, const Tensor& log_probs, const Tensor& target,
+                                  const Tensor& weight, std::int64_t ignore_index,
+                                  Reduction reduction, const Tensor& total_weight, Tensor& dx,
+                                  const AxisView& v, unsigned long long* f, cudaStream_t stream) {
+  const Upstream<T> up{dptr<T>(grad),
+                       reduction == Reduction::Mean ? dptr<T>(total_weight) : nullptr, reduction};
   const T* lp = dptr<T>(log_probs);
   const std::int64_t* t = dptr<std::int64_t>(target);
   const T* w = weight.defined() ? dptr<T>(weight) : nullptr;
@@ -213,12 +201,11 @@ void cross_entropy_backward_typed(const Tensor& grad, const Tensor& log_probs,
 
 template <class T>
 void nll_backward_typed(const Tensor& grad, const Tensor& target, const Tensor& weight,
-                        std::int64_t ignore_index, Reduction reduction,
-                        const Tensor& total_weight, Tensor& dx, const AxisView& v,
-                        unsigned long long* f, cudaStream_t stream) {
+                        std::int64_t ignore_index, Reduction reduction, const Tensor& total_weight,
+                        Tensor& dx, const AxisView& v, unsigned long long* f, cudaStream_t stream) {
   check(cudaMemsetAsync(dx.device_data(), 0, dx.nbytes(), stream), "cudaMemsetAsync");
-  const Upstream<T> up{dptr<T>(grad), reduction == Reduction::Mean ? dptr<T>(total_weight) : nullptr,
-                       reduction};
+  const Upstream<T> up{dptr<T>(grad),
+                       reduction == Reduction::Mean ? dptr<T>(total_weight) : nullptr, reduction};
   const std::int64_t* t = dptr<std::int64_t>(target);
   const T* w = weight.defined() ? dptr<T>(weight) : nullptr;
   T* out = dptr<T>(dx);
@@ -239,10 +226,6 @@ void nll_backward_typed(const Tensor& grad, const Tensor& target, const Tensor& 
 }
 
 // ---- vocab-parallel pieces ----
-
-AxisView sharded_view(const Shape& shape) {
-  return kernels::axis_view(shape, shape.size() == 1 ? 0 : 1, "vocab_parallel");
-}
 
 template <class T>
 void gather_class_typed(const Tensor& values, const Tensor& target, Tensor& picked,
@@ -378,15 +361,15 @@ void dropout_typed(Tensor& out, const BlockIndex& bi, double p, std::uint64_t se
 
 // The CPU's "<what>: dtype int64 is not supported" for the random blocks.
 void require_random_dtype(DType dtype, const char* what) {
-  check_arg(dtype == DType::Float32 || dtype == DType::Float64, what, ": dtype ",
-            dtype_name(dtype), " is not supported");
+  check_arg(dtype == DType::Float32 || dtype == DType::Float64, what, ": dtype ", dtype_name(dtype),
+            " is not supported");
 }
 
 // ---- optimizers ----
 
 template <class T>
-void sgd_typed(Tensor& param, const Tensor& grad, Tensor& buffer, bool first,
-               const SgdHyper& h, cudaStream_t stream) {
+void sgd_typed(Tensor& param, const Tensor& grad, Tensor& buffer, bool first, const SgdHyper& h,
+               cudaStream_t stream) {
   T* p = dptr<T>(param);
   const T* g = dptr<T>(grad);
   T* buf = buffer.defined() ? dptr<T>(buffer) : nullptr;
@@ -441,8 +424,8 @@ void adam_typed(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_
 
 }  // namespace
 
-Tensor CudaBackend::embedding(const Tensor& weight, const Tensor& indices,
-                              std::int64_t row_offset, std::int64_t num_embeddings) {
+Tensor CudaBackend::embedding(const Tensor& weight, const Tensor& indices, std::int64_t row_offset,
+                              std::int64_t num_embeddings) {
   const char* what = "embedding";
   require_float(weight.dtype(), what);
   Shape out_shape = indices.shape();
@@ -473,9 +456,9 @@ Tensor CudaBackend::embedding_backward(const Tensor& grad, const Tensor& indices
 
 namespace {
 
-CrossEntropyResult nll_forward(const Tensor& log_probs, const Tensor& target,
-                               const Tensor& weight, std::int64_t ignore_index,
-                               Reduction reduction, const AxisView& v, const char* what) {
+CrossEntropyResult nll_forward(const Tensor& log_probs, const Tensor& target, const Tensor& weight,
+                               std::int64_t ignore_index, Reduction reduction, const AxisView& v,
+                               const char* what) {
   const DType dtype = log_probs.dtype();
   require_float(dtype, what);
   const Device device = log_probs.device();
@@ -511,14 +494,14 @@ CrossEntropyResult CudaBackend::cross_entropy(const Tensor& logits, const Tensor
                                               Reduction reduction) {
   const Tensor log_probs = log_softmax(logits, logits.dim() == 1 ? 0 : 1);
   return nll_forward(log_probs, target, weight, ignore_index, reduction,
-                     class_view(logits.shape()), "cross_entropy");
+                     kernels::class_view(logits.shape()), "cross_entropy");
 }
 
 CrossEntropyResult CudaBackend::nll_loss(const Tensor& log_probs, const Tensor& target,
                                          const Tensor& weight, std::int64_t ignore_index,
                                          Reduction reduction) {
   return nll_forward(log_probs, target, weight, ignore_index, reduction,
-                     class_view(log_probs.shape()), "nll_loss");
+                     kernels::class_view(log_probs.shape()), "nll_loss");
 }
 
 Tensor CudaBackend::cross_entropy_backward(const Tensor& grad, const Tensor& log_probs,
@@ -527,7 +510,7 @@ Tensor CudaBackend::cross_entropy_backward(const Tensor& grad, const Tensor& log
                                            const Tensor& total_weight) {
   const char* what = "cross_entropy_backward";
   require_float(log_probs.dtype(), what);
-  const AxisView v = class_view(log_probs.shape());
+  const AxisView v = kernels::class_view(log_probs.shape());
   Tensor dx = Tensor::empty(log_probs.shape(), log_probs.dtype(), log_probs.device());
   if (dx.numel() == 0) return dx;
   On on(log_probs);
@@ -547,7 +530,7 @@ Tensor CudaBackend::nll_loss_backward(const Tensor& grad, const Tensor& target,
                                       const Shape& input_shape, DType dtype) {
   const char* what = "nll_loss_backward";
   require_float(dtype, what);
-  const AxisView v = class_view(input_shape);
+  const AxisView v = kernels::class_view(input_shape);
   Tensor dx = Tensor::empty(input_shape, dtype, target.device());
   On on(target);
   ErrorFlag flag(target);
@@ -564,7 +547,7 @@ Tensor CudaBackend::gather_class(const Tensor& values, const Tensor& target,
                                  std::int64_t class_offset, std::int64_t classes,
                                  std::int64_t ignore_index, const char* what) {
   require_float(values.dtype(), what);
-  const AxisView v = sharded_view(values.shape());
+  const AxisView v = kernels::sharded_class_view(values.shape());
   Tensor picked = Tensor::empty(target.shape(), values.dtype(), values.device());
   if (picked.numel() == 0) return picked;
   On on(values);
@@ -578,9 +561,8 @@ Tensor CudaBackend::gather_class(const Tensor& values, const Tensor& target,
   return picked;
 }
 
-Tensor CudaBackend::class_weights(const Tensor& target, const Tensor& weight,
-                                  std::int64_t classes, std::int64_t ignore_index, DType dtype,
-                                  const char* what) {
+Tensor CudaBackend::class_weights(const Tensor& target, const Tensor& weight, std::int64_t classes,
+                                  std::int64_t ignore_index, DType dtype, const char* what) {
   require_float(dtype, what);
   Tensor w = Tensor::empty(target.shape(), dtype, target.device());
   if (w.numel() == 0) return w;
@@ -598,7 +580,7 @@ void CudaBackend::scatter_class_add_(Tensor& out, const Tensor& target, const Te
                                      std::int64_t class_offset, std::int64_t ignore_index) {
   const char* what = "scatter_class_add_";
   require_float(out.dtype(), what);
-  const AxisView v = sharded_view(out.shape());
+  const AxisView v = kernels::sharded_class_view(out.shape());
   if (v.positions() == 0) return;
   On on(out);
   kernels::visit_float(out.dtype(), what, [&]<class T>() {

@@ -7,10 +7,9 @@
 // a sum over several dims reduces one coalesced group of dims at a time, innermost first, as the
 // CPU does. Max and min propagate NaN; max_dim keeps the first position of the maximum (NaN
 // wins); int64 sums and products wrap; bfloat16 reduces in float32 and rounds once.
+#include <cmath>
 #include <cub/block/block_reduce.cuh>
 #include <cub/device/device_reduce.cuh>
-
-#include <cmath>
 #include <limits>
 
 #include "core/kernels/common.h"
@@ -123,8 +122,8 @@ template <class A>
 void sum_columns_in_chunks(const A* src, A* dst, std::int64_t outer, std::int64_t n,
                            std::int64_t inner, Device device, cudaStream_t stream) {
   const std::int64_t columns = outer * inner, chunks = (n + kChunk - 1) / kChunk;
-  Tensor partial_tensor = Tensor::empty({std::int64_t((chunks * columns * sizeof(A) + 7) / 8)},
-                                        DType::Int64, device);
+  Tensor partial_tensor =
+      Tensor::empty({std::int64_t((chunks * columns * sizeof(A) + 7) / 8)}, DType::Int64, device);
   A* partial = static_cast<A*>(partial_tensor.device_data());
   for_each(
       stream, chunks * columns,
@@ -138,7 +137,8 @@ void sum_columns_in_chunks(const A* src, A* dst, std::int64_t outer, std::int64_
       stream, columns,
       [partial, dst, chunks, columns] __device__(std::int64_t j) {
         A acc = partial[j];
-        for (std::int64_t chunk = 1; chunk < chunks; ++chunk) acc = acc + partial[chunk * columns + j];
+        for (std::int64_t chunk = 1; chunk < chunks; ++chunk)
+          acc = acc + partial[chunk * columns + j];
         dst[j] = acc;
       },
       "sum");
@@ -158,17 +158,17 @@ void reduce_block(const A* src, A* dst, std::int64_t outer, std::int64_t n, std:
     check(cub::DeviceReduce::Reduce(nullptr, bytes, src, dst, n, c, c.identity(), stream),
           "cub::DeviceReduce::Reduce");
     Tensor temp = Tensor::empty({std::int64_t(bytes / 8 + 1)}, DType::Int64, device);
-    check(cub::DeviceReduce::Reduce(temp.device_data(), bytes, src, dst, n, c, c.identity(),
-                                    stream),
-          "cub::DeviceReduce::Reduce");
+    check(
+        cub::DeviceReduce::Reduce(temp.device_data(), bytes, src, dst, n, c, c.identity(), stream),
+        "cub::DeviceReduce::Reduce");
   } else if (inner == 1) {
     const unsigned blocks = unsigned(std::min<std::int64_t>(outer, 65535));
     reduce_rows_kernel<A><<<blocks, kThreads, 0, stream>>>(src, dst, outer, n, c);
   } else if (op == ReduceOp::Sum && n > kChunk && outer * inner < kFewColumns) {
     sum_columns_in_chunks(src, dst, outer, n, inner, device, stream);
   } else {
-    reduce_columns_kernel<A><<<grid_for(outer * inner), kThreads, 0, stream>>>(src, dst, outer, n,
-                                                                              inner, c);
+    reduce_columns_kernel<A>
+        <<<grid_for(outer * inner), kThreads, 0, stream>>>(src, dst, outer, n, inner, c);
   }
   check_launch("reduce");
 }
@@ -190,25 +190,6 @@ void reduce_axis(const Tensor& x, Tensor& out, std::int64_t outer, std::int64_t 
       reduce_block<T>(dptr<T>(x), dptr<T>(out), outer, n, inner, op, x.device(), stream);
     }
   });
-}
-
-// A run of adjacent dims all reduced or all kept (extent-1 dims dropped), as the CPU's.
-struct Group {
-  std::int64_t extent;
-  bool reduced;
-};
-
-std::vector<Group> coalesce(const Shape& shape, const std::vector<bool>& mask) {
-  std::vector<Group> groups;
-  for (std::size_t k = 0; k < shape.size(); ++k) {
-    if (shape[k] == 1) continue;
-    if (!groups.empty() && groups.back().reduced == mask[k]) {
-      groups.back().extent *= shape[k];
-    } else {
-      groups.push_back({shape[k], bool(mask[k])});
-    }
-  }
-  return groups;
 }
 
 // ---- max and argmax ----
@@ -306,8 +287,8 @@ void max_dim_backward_typed(Tensor& out, const Tensor& grad, const Tensor& indic
         dst[(o * n + k) * inner + i] = g[at];
       },
       "max_dim_backward");
-  check_arg(flag.read() == 0, "max_dim_backward: index ", flag.value(),
-            " is out of range for dim ", dim, " of size ", s.n);
+  check_arg(flag.read() == 0, "max_dim_backward: index ", flag.value(), " is out of range for dim ",
+            dim, " of size ", s.n);
 }
 
 // ---- comparisons ----
@@ -317,7 +298,10 @@ void count_unequal(const Tensor& a, const Tensor& b, unsigned long long* f, cuda
   const T* x = dptr<T>(a);
   const T* y = dptr<T>(b);
   for_each(
-      stream, a.numel(), [x, y, f] __device__(std::int64_t i) { if (!(x[i] == y[i])) flag_set(f, 1); },
+      stream, a.numel(),
+      [x, y, f] __device__(std::int64_t i) {
+        if (!(x[i] == y[i])) flag_set(f, 1);
+      },
       "equal");
 }
 
@@ -334,9 +318,9 @@ Tensor CudaBackend::sum(const Tensor& x, const std::vector<std::int64_t>& dims, 
     check(cudaMemsetAsync(out.device_data(), 0, out.nbytes(), on.stream), "cudaMemsetAsync");
     return out;
   }
-  std::vector<Group> groups = coalesce(x.shape(), mask);
+  std::vector<kernels::DimGroup> groups = kernels::coalesce_groups(x.shape(), mask);
   bool any_reduced = false;
-  for (const Group& g : groups) any_reduced = any_reduced || g.reduced;
+  for (const kernels::DimGroup& g : groups) any_reduced = any_reduced || g.reduced;
   if (!any_reduced) {
     device_interface(DeviceType::CUDA).copy(out.device_data(), x.device_data(), x.nbytes());
     return out;
@@ -376,7 +360,8 @@ Tensor CudaBackend::mean(const Tensor& x, const std::vector<std::int64_t>& dims,
   Tensor out = sum(x, dims, keepdim);
   if (count == 0) {
     device_interface(DeviceType::CUDA)
-        .fill(out.device_data(), out.dtype(), out.numel(), std::numeric_limits<double>::quiet_NaN());
+        .fill(out.device_data(), out.dtype(), out.numel(),
+              std::numeric_limits<double>::quiet_NaN());
   } else {
     binary_scalar_(BinaryOp::Div, out, double(count), "mean");
   }

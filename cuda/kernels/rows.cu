@@ -7,9 +7,8 @@
 // variance), so results agree to rounding. Softmax of a -inf score is exactly 0; a row of -inf
 // only is NaN on both devices. The norms' weight and bias gradients are column sums of the
 // reduction kernels (reduce.cu): deterministic, no atomics.
-#include <cub/block/block_reduce.cuh>
-
 #include <cmath>
+#include <cub/block/block_reduce.cuh>
 
 #include "cuda/kernels/cuda_backend.h"
 #include "cuda/launch.cuh"
@@ -57,8 +56,7 @@ __device__ T shifted_exp(T shifted) {  // a -inf score gives exactly 0
 }
 
 template <class T>
-__global__ void softmax_rows_kernel(const T* x, T* y, std::int64_t rows, std::int64_t n,
-                                    bool log) {
+__global__ void softmax_rows_kernel(const T* x, T* y, std::int64_t rows, std::int64_t n, bool log) {
   for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const T* in = x + r * n;
     T* out = y + r * n;
@@ -106,7 +104,8 @@ void softmax_typed(const Tensor& x, Tensor& y, const kernels::AxisView& v, bool 
   const T* in = dptr<T>(x);
   T* out = dptr<T>(y);
   if (v.inner == 1) {
-    softmax_rows_kernel<T><<<row_blocks(v.outer), kThreads, 0, stream>>>(in, out, v.outer, v.n, log);
+    softmax_rows_kernel<T>
+        <<<row_blocks(v.outer), kThreads, 0, stream>>>(in, out, v.outer, v.n, log);
     check_launch(what);
     return;
   }
@@ -173,8 +172,7 @@ Tensor forward(const Tensor& x, std::int64_t dim, const char* what, bool log) {
   return y;
 }
 
-Tensor backward(const Tensor& grad, const Tensor& y, std::int64_t dim, const char* what,
-                bool log) {
+Tensor backward(const Tensor& grad, const Tensor& y, std::int64_t dim, const char* what, bool log) {
   const kernels::AxisView v = kernels::axis_view(y.shape(), dim, what);
   require_float(y.dtype(), what);
   Tensor dx = Tensor::empty(y.shape(), y.dtype(), y.device());
@@ -225,9 +223,8 @@ __global__ void norm_rows_kernel(const T* x, const T* weight, const T* bias, T* 
 // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = grad * weight (layer; rms drops the
 // mean(g) term and the centring).
 template <class T>
-__global__ void norm_backward_rows_kernel(const T* grad, const T* x, const T* weight,
-                                          const T* mean, const T* rstd, T* dx, std::int64_t rows,
-                                          std::int64_t D) {
+__global__ void norm_backward_rows_kernel(const T* grad, const T* x, const T* weight, const T* mean,
+                                          const T* rstd, T* dx, std::int64_t rows, std::int64_t D) {
   for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const std::int64_t base = r * D;
     const T m = mean != nullptr ? mean[r] : T(0), s = rstd[r];

@@ -85,8 +85,8 @@ inline void expect_close(const Tensor& got, const Tensor& ref, double tol) {
       EXPECT_TRUE(std::isnan(b[i]) ? std::isnan(a[i]) : a[i] == b[i]) << "at " << i;
       continue;
     }
-    ASSERT_LE(std::fabs(a[i] - b[i]), tol * (1 + scale)) << "at " << i << ": " << a[i] << " vs "
-                                                         << b[i];
+    ASSERT_LE(std::fabs(a[i] - b[i]), tol * (1 + scale))
+        << "at " << i << ": " << a[i] << " vs " << b[i];
   }
 }
 

@@ -5,8 +5,8 @@
 
 #include "core/tensor/device_interface.h"
 #include "cuda/caching_allocator.h"
-#include "cuda/stream.h"
 #include "cuda/cuda_testing.h"
+#include "cuda/stream.h"
 
 namespace tensorpar::cuda_testing {
 namespace {
@@ -38,7 +38,8 @@ TEST_F(CudaDevice, TransfersLargerThanTheStagingBufferRoundTrip) {
 
 TEST_F(CudaDevice, HostCodeMayNotReadDeviceMemory) {
   const Tensor y = ones({2}, DType::Float32, gpu());
-  expect_error<std::invalid_argument>([&] { (void)y.data_ptr(); }, "on cuda:0, whose memory host code may not read");
+  expect_error<std::invalid_argument>([&] { (void)y.data_ptr(); },
+                                      "on cuda:0, whose memory host code may not read");
   EXPECT_EQ(y.item(), 1.0);
 }
 
@@ -83,8 +84,8 @@ TEST_F(CudaDevice, NarrowCopyBoxAndCatMoveTheSameBytesAsTheCpu) {
 
 TEST_F(CudaDevice, TheCollectivesReductionMatchesTheHostsInRankOrder) {
   for (DType dtype : kAllDTypes) {
-    for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Avg, ReduceOp::Max, ReduceOp::Min,
-                        ReduceOp::Product}) {
+    for (ReduceOp op :
+         {ReduceOp::Sum, ReduceOp::Avg, ReduceOp::Max, ReduceOp::Min, ReduceOp::Product}) {
       std::vector<Tensor> host, dev;
       for (int r = 0; r < 5; ++r) {
         host.push_back(random({333}, dtype, -3, 3, std::uint64_t(r + 1)));

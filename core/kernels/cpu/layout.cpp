@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/kernels/common.h"
 #include "core/kernels/cpu/cpu_backend.h"
 
 namespace tensorpar::kernels {
@@ -84,24 +85,10 @@ void permute_copy(const E* src, E* dst, const std::vector<std::int64_t>& extent,
 }  // namespace
 
 Tensor CpuBackend::permute(const Tensor& x, const std::vector<std::int64_t>& perm) {
-  const std::int64_t ndim = x.dim();
-  const Shape& shape = x.shape();
-  const std::vector<std::int64_t> strides = contiguous_strides(shape);
-  Shape out_shape(static_cast<std::size_t>(ndim));
-  std::vector<std::int64_t> extent, src_stride;
-  for (std::size_t i = 0; i < perm.size(); ++i) {
-    const std::int64_t e = shape[std::size_t(perm[i])], s = strides[std::size_t(perm[i])];
-    out_shape[i] = e;
-    if (e == 1) continue;
-    if (!extent.empty() && src_stride.back() == s * e) {
-      extent.back() *= e;
-      src_stride.back() = s;
-    } else {
-      extent.push_back(e);
-      src_stride.push_back(s);
-    }
-  }
-  Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
+  const PermuteWalk walk = permute_walk(x.shape(), perm);
+  const std::vector<std::int64_t>& extent = walk.extent;
+  const std::vector<std::int64_t>& src_stride = walk.src_stride;
+  Tensor out = Tensor::empty(walk.out_shape, x.dtype(), x.device());
   if (out.numel() == 0) return out;
   if (extent.empty()) {  // a single element
     std::memcpy(out.device_data(), x.device_data(), out.nbytes());

@@ -11,18 +11,6 @@ namespace tensorpar::kernels {
 
 namespace {
 
-
-// The [N, C, inner] view of a checked input shape.
-AxisView class_view(const Shape& input_shape) {
-  AxisView v;
-  v.n = input_shape[input_shape.size() == 1 ? 0 : 1];
-  if (input_shape.size() > 1) {
-    v.outer = input_shape[0];
-    v.inner = numel(Shape(input_shape.begin() + 2, input_shape.end()));
-  }
-  return v;
-}
-
 // The class of position p, or -1 when it is ignored; throws for other out-of-range targets.
 std::int64_t class_at(const Tensor& target, std::int64_t p, std::int64_t ignore_index,
                       const AxisView& v, const char* what) {

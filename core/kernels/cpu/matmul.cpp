@@ -47,13 +47,6 @@ void gemm(const T* a, bool ta, const T* b, bool tb, T* c, std::int64_t m, std::i
   }
 }
 
-// Product of all extents but the last: the rows of a (..., features) tensor.
-std::int64_t leading_rows(const Shape& shape) {
-  std::int64_t rows = 1;
-  for (std::size_t k = 0; k + 1 < shape.size(); ++k) rows *= shape[k];
-  return rows;
-}
-
 }  // namespace
 
 Tensor CpuBackend::matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {

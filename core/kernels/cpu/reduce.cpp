@@ -36,26 +36,6 @@ void visit_numeric(DType dtype, bool with_int64, const char* what, F&& fn) {
 template <class T>
 using Wrap = std::conditional_t<std::is_same_v<T, std::int64_t>, std::uint64_t, T>;
 
-// A run of adjacent dims that are all reduced or all kept, as one extent.
-struct Group {
-  std::int64_t extent;
-  bool reduced;
-};
-
-// Coalesced groups, extent-1 dims dropped: [B, S, D] summing {0, 1} -> {B*S reduced, D kept}.
-std::vector<Group> coalesce(const Shape& shape, const std::vector<bool>& mask) {
-  std::vector<Group> groups;
-  for (std::size_t k = 0; k < shape.size(); ++k) {
-    if (shape[k] == 1) continue;
-    if (!groups.empty() && groups.back().reduced == mask[k]) {
-      groups.back().extent *= shape[k];
-    } else {
-      groups.push_back({shape[k], bool(mask[k])});
-    }
-  }
-  return groups;
-}
-
 // Rows per partial sum when accumulating a column sum: bounds float rounding error growth to
 // about kChunk + n / kChunk additions instead of n.
 constexpr std::int64_t kChunk = 512;
@@ -85,7 +65,7 @@ void sum_block(const W* src, W* dst, std::int64_t outer, std::int64_t n, std::in
 
 // Sums the reduced groups of src (numel > 0) into dst, innermost group first.
 template <class W>
-void sum_groups(const W* src, W* dst, std::vector<Group> groups) {
+void sum_groups(const W* src, W* dst, std::vector<DimGroup> groups) {
   Vec<W> scratch[2];
   int next = 0;
   while (true) {
@@ -239,9 +219,9 @@ Tensor CpuBackend::sum(const Tensor& x, const std::vector<std::int64_t>& dims, b
       return;
     }
     const W* src = cptr<W>(x);
-    const std::vector<Group> groups = coalesce(x.shape(), mask);
+    const std::vector<DimGroup> groups = coalesce_groups(x.shape(), mask);
     const bool any_reduced =
-        std::any_of(groups.begin(), groups.end(), [](const Group& g) { return g.reduced; });
+        std::any_of(groups.begin(), groups.end(), [](const DimGroup& g) { return g.reduced; });
     if (!any_reduced) {
       std::copy(src, src + x.numel(), dst);
     } else {

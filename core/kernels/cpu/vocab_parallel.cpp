@@ -5,19 +5,10 @@
 
 namespace tensorpar::kernels {
 
-namespace {
-
-// The [N, n_local, inner] view of a checked class-sharded shape.
-AxisView sharded_view(const Shape& shape) {
-  return axis_view(shape, shape.size() == 1 ? 0 : 1, "vocab_parallel");
-}
-
-}  // namespace
-
 Tensor CpuBackend::gather_class(const Tensor& values, const Tensor& target,
                                 std::int64_t class_offset, std::int64_t classes,
                                 std::int64_t ignore_index, const char* what) {
-  const AxisView v = sharded_view(values.shape());
+  const AxisView v = sharded_class_view(values.shape());
   Tensor picked = Tensor::empty(target.shape(), values.dtype(), values.device());
   visit_float(values.dtype(), what, [&]<class T>() {
     const T* x = ptr<T>(values);
@@ -58,7 +49,7 @@ Tensor CpuBackend::class_weights(const Tensor& target, const Tensor& weight, std
 void CpuBackend::scatter_class_add_(Tensor& out, const Tensor& target, const Tensor& src,
                                     std::int64_t class_offset, std::int64_t ignore_index) {
   const char* what = "scatter_class_add_";
-  const AxisView v = sharded_view(out.shape());
+  const AxisView v = sharded_class_view(out.shape());
   visit_float(out.dtype(), what, [&]<class T>() {
     T* x = ptr<T>(out);
     const std::int64_t* t = ptr<std::int64_t>(target);

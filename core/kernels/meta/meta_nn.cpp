@@ -18,11 +18,6 @@ using meta::note_in_place;
 
 namespace {
 
-// Rows of a [..., in] tensor viewed as a matrix.
-std::int64_t leading_rows(const Shape& shape) {
-  return numel(Shape(shape.begin(), shape.end() - 1));
-}
-
 // x.shape without the last dim: the shape of the norms' per-row statistics.
 Shape stats_shape(const Tensor& x) { return Shape(x.shape().begin(), x.shape().end() - 1); }
 

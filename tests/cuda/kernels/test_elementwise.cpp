@@ -21,7 +21,7 @@ TEST_F(CudaElementwise, EqualShapesMatchTheCpuBitForBitInEveryDType) {
                      kernels::binary(op, a, b, "binary"));
     }
   }
-  const Tensor a = random_indices({100}, 1000) , b = random_indices({100}, 50, 3);
+  const Tensor a = random_indices({100}, 1000), b = random_indices({100}, 50, 3);
   for (BinaryOp op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul}) {
     expect_bitwise(kernels::binary(op, on_gpu(a), on_gpu(b), "binary"),
                    kernels::binary(op, a, b, "binary"));
@@ -105,8 +105,8 @@ TEST_F(CudaElementwise, BroadcastToRepeatsEveryDType) {
 }
 
 TEST_F(CudaElementwise, UnaryOpsAndTheirBackwardsMatchTheCpu) {
-  const UnaryOp ops[] = {UnaryOp::Neg,  UnaryOp::Relu, UnaryOp::GeluTanh, UnaryOp::GeluExact,
-                         UnaryOp::Silu, UnaryOp::Exp,  UnaryOp::Log,      UnaryOp::Sqrt,
+  const UnaryOp ops[] = {UnaryOp::Neg,   UnaryOp::Relu, UnaryOp::GeluTanh, UnaryOp::GeluExact,
+                         UnaryOp::Silu,  UnaryOp::Exp,  UnaryOp::Log,      UnaryOp::Sqrt,
                          UnaryOp::Rsqrt, UnaryOp::Tanh, UnaryOp::Sigmoid};
   for (DType dtype : {DType::Float32, DType::Float64}) {
     for (UnaryOp op : ops) {

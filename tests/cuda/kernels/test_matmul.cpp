@@ -1,8 +1,8 @@
 // cuda/kernels/matmul.cpp (cuBLASLt) against the CPU backend: every transpose combination,
 // batches on either side, linear with its bias epilogue and its backward, empty products, and
 // bfloat16 (CUDA only) against the float32 product of the same values.
-#include "cuda/kernels/cuda_backend.h"
 #include "cuda/cuda_testing.h"
+#include "cuda/kernels/cuda_backend.h"
 
 namespace tensorpar::cuda_testing {
 namespace {

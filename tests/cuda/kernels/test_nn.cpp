@@ -18,8 +18,8 @@ TEST_F(CudaNn, EmbeddingLooksUpItsShardsRowsAndZeroesTheOthers) {
                  kernels::embedding(weight, idx, 10, 30));
   expect_error<std::invalid_argument>(
       [&] {
-        (void)kernels::embedding(on_gpu(weight), from_vector<std::int64_t>({3, 31}, {2}, gpu()),
-                                 0, 30);
+        (void)kernels::embedding(on_gpu(weight), from_vector<std::int64_t>({3, 31}, {2}, gpu()), 0,
+                                 30);
       },
       "embedding: index 31 is out of range for 30 embeddings");
 }
@@ -45,7 +45,8 @@ TEST_F(CudaNn, CrossEntropyAndNllMatchTheCpuForEveryReduction) {
     for (Reduction reduction : {Reduction::None, Reduction::Sum, Reduction::Mean}) {
       for (bool weighted : {false, true}) {
         const Tensor w = weighted ? weight : Tensor();
-        const kernels::CrossEntropyResult ref = kernels::cross_entropy(logits, target, w, 4, reduction);
+        const kernels::CrossEntropyResult ref =
+            kernels::cross_entropy(logits, target, w, 4, reduction);
         const kernels::CrossEntropyResult got =
             kernels::cross_entropy(on_gpu(logits), on_gpu(target), on_gpu(w), 4, reduction);
         expect_close(got.loss, ref.loss);
@@ -56,14 +57,16 @@ TEST_F(CudaNn, CrossEntropyAndNllMatchTheCpuForEveryReduction) {
                                                      on_gpu(w), 4, reduction, got.total_weight),
                      kernels::cross_entropy_backward(grad, ref.log_probs, target, w, 4, reduction,
                                                      ref.total_weight));
-        const kernels::CrossEntropyResult nref = kernels::nll_loss(ref.log_probs, target, w, 4, reduction);
+        const kernels::CrossEntropyResult nref =
+            kernels::nll_loss(ref.log_probs, target, w, 4, reduction);
         const kernels::CrossEntropyResult ngot =
             kernels::nll_loss(on_gpu(ref.log_probs), on_gpu(target), on_gpu(w), 4, reduction);
         expect_close(ngot.loss, nref.loss);
-        expect_close(kernels::nll_loss_backward(on_gpu(grad), on_gpu(target), on_gpu(w), 4,
-                                                reduction, ngot.total_weight, logits.shape(), dtype),
-                     kernels::nll_loss_backward(grad, target, w, 4, reduction, nref.total_weight,
-                                                logits.shape(), dtype));
+        expect_close(
+            kernels::nll_loss_backward(on_gpu(grad), on_gpu(target), on_gpu(w), 4, reduction,
+                                       ngot.total_weight, logits.shape(), dtype),
+            kernels::nll_loss_backward(grad, target, w, 4, reduction, nref.total_weight,
+                                       logits.shape(), dtype));
       }
     }
   }
@@ -73,7 +76,9 @@ TEST_F(CudaNn, AnOutOfRangeTargetNamesItself) {
   const Tensor logits = random({2, 5});
   const Tensor target = from_vector<std::int64_t>({1, 9}, {2}, gpu());
   expect_error<std::invalid_argument>(
-      [&] { (void)kernels::cross_entropy(on_gpu(logits), target, Tensor(), -100, Reduction::Mean); },
+      [&] {
+        (void)kernels::cross_entropy(on_gpu(logits), target, Tensor(), -100, Reduction::Mean);
+      },
       "cross_entropy: target 9 is out of range for 5 classes");
 }
 

@@ -14,8 +14,8 @@ using CudaReduce = CudaTest;
 
 TEST_F(CudaReduce, SumsOverEveryDimSetMatchTheCpu) {
   const Tensor x = random({4, 5, 6, 7}, DType::Float64);
-  const std::vector<std::vector<std::int64_t>> sets = {{}, {0}, {1}, {3}, {0, 1}, {1, 3}, {0, 2},
-                                                       {0, 1, 2}, {-1, -2}};
+  const std::vector<std::vector<std::int64_t>> sets = {{},     {0},    {1},       {3},     {0, 1},
+                                                       {1, 3}, {0, 2}, {0, 1, 2}, {-1, -2}};
   for (const auto& dims : sets) {
     for (bool keepdim : {false, true}) {
       expect_close(kernels::sum(on_gpu(x), dims, keepdim), kernels::sum(x, dims, keepdim));
@@ -31,7 +31,8 @@ TEST_F(CudaReduce, SumsOverEveryDimSetMatchTheCpu) {
 TEST_F(CudaReduce, ColumnSumsAddTheCpusChunksInTheCpusOrderBitForBit) {
   for (DType dtype : {DType::Float32, DType::Float64}) {
     const Tensor bias_grad = random({3000, 37}, dtype);  // long columns: the two-pass kernel
-    expect_bitwise(kernels::sum(on_gpu(bias_grad), {0}, false), kernels::sum(bias_grad, {0}, false));
+    expect_bitwise(kernels::sum(on_gpu(bias_grad), {0}, false),
+                   kernels::sum(bias_grad, {0}, false));
     const Tensor middle = random({2, 1500, 5}, dtype);
     expect_bitwise(kernels::sum(on_gpu(middle), {1}, true), kernels::sum(middle, {1}, true));
     expect_bitwise(kernels::mean(on_gpu(middle), {1}, true), kernels::mean(middle, {1}, true));
@@ -67,7 +68,9 @@ TEST_F(CudaReduce, MaxDimBackwardRejectsAnIndexOutOfRange) {
   const Tensor grad = ones({2}, DType::Float32, gpu());
   const Tensor bad = from_vector<std::int64_t>({0, 7}, {2}, gpu());
   expect_error<std::invalid_argument>(
-      [&] { (void)kernels::max_dim_backward(grad, bad, {2, 3}, 1, false); },
+      [&] {
+        (void)kernels::max_dim_backward(grad, bad, {2, 3}, 1, false);
+      },
       "max_dim_backward: index 7 is out of range for dim 1 of size 3");
 }
 
@@ -100,9 +103,8 @@ TEST_F(CudaReduce, ComparisonsAgreeWithTheCpu) {
 TEST_F(CudaReduce, PermuteMovesTheSameBytes) {
   for (DType dtype : {DType::Float32, DType::Float64, DType::BFloat16, DType::Int64}) {
     const Tensor x = random({3, 4, 5, 6}, dtype, -50, 50);
-    for (const std::vector<std::int64_t>& perm :
-         std::vector<std::vector<std::int64_t>>{{0, 2, 1, 3}, {3, 2, 1, 0}, {1, 0, 2, 3},
-                                                {0, 1, 3, 2}}) {
+    for (const std::vector<std::int64_t>& perm : std::vector<std::vector<std::int64_t>>{
+             {0, 2, 1, 3}, {3, 2, 1, 0}, {1, 0, 2, 3}, {0, 1, 3, 2}}) {
       expect_bitwise(kernels::permute(on_gpu(x), perm), kernels::permute(x, perm));
     }
   }

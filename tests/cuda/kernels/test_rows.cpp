@@ -51,8 +51,8 @@ TEST_F(CudaRows, LayerNormAndItsBackwardMatchTheCpu) {
       const Tensor g = random(x.shape(), dtype, -1, 1, 4);
       const kernels::NormGrads gr =
           kernels::layer_norm_backward(g, x, wt, ref.mean, ref.rstd, affine, true);
-      const kernels::NormGrads gg = kernels::layer_norm_backward(
-          on_gpu(g), on_gpu(x), on_gpu(wt), got.mean, got.rstd, affine, true);
+      const kernels::NormGrads gg = kernels::layer_norm_backward(on_gpu(g), on_gpu(x), on_gpu(wt),
+                                                                 got.mean, got.rstd, affine, true);
       expect_close(gg.x, gr.x);
       expect_close(gg.bias, gr.bias);
       if (affine) expect_close(gg.weight, gr.weight);
