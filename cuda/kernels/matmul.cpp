@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/base/error.h"
+#include "core/base/lru_cache.h"
 #include "core/kernels/common.h"
 #include "cuda/cuda_error.h"
 #include "cuda/kernels/cuda_backend.h"
@@ -47,6 +48,40 @@ std::uint32_t alignment(const void* p) {
   std::uint32_t align = 256;
   while (align > 1 && a % align != 0) align /= 2;
   return align;
+}
+
+// The algorithm cuBLASLt's heuristic chose for one problem, kept: the heuristic costs tens of
+// microseconds, a training step asks for the same few shapes every iteration.
+using AlgoKey = std::array<std::int64_t, 14>;
+struct AlgoKeyHash {
+  std::size_t operator()(const AlgoKey& key) const {
+    std::size_t h = 1469598103934665603ull;
+    for (std::int64_t v : key) h = (h ^ std::size_t(v)) * 1099511628211ull;
+    return h;
+  }
+};
+
+class AlgoCache {
+ public:
+  bool find(const AlgoKey& key, cublasLtMatmulAlgo_t& algo) {
+    std::lock_guard lock(mutex_);
+    const cublasLtMatmulAlgo_t* found = cache_.find(key);
+    if (found != nullptr) algo = *found;
+    return found != nullptr;
+  }
+  void insert(const AlgoKey& key, const cublasLtMatmulAlgo_t& algo) {
+    std::lock_guard lock(mutex_);
+    if (cache_.find(key) == nullptr) cache_.insert(key, algo);
+  }
+
+ private:
+  std::mutex mutex_;
+  LruCache<AlgoKey, cublasLtMatmulAlgo_t, AlgoKeyHash> cache_{1024};
+};
+
+AlgoCache& algo_cache() {
+  static AlgoCache* cache = new AlgoCache;  // used until exit
+  return *cache;
 }
 
 // Owners of the descriptors of one call.
@@ -159,13 +194,32 @@ void gemm(const Gemm& g, DType dtype, int device, bool allow_tf32) {
     check(cublasLtMatmulPreferenceSetAttribute(d.preference, attribute, &value, sizeof value),
           "cublasLtMatmulPreferenceSetAttribute");
   }
-  cublasLtMatmulHeuristicResult_t heuristic{};
-  int found = 0;
-  check(cublasLtMatmulAlgoGetHeuristic(handle(device), d.op, d.a, d.b, d.c, d.c, d.preference, 1,
-                                       &heuristic, &found),
-        "cublasLtMatmulAlgoGetHeuristic");
-  check_arg(found > 0, "matmul: cuBLASLt has no algorithm for ", dtype_name(dtype), " m ", g.m,
-            " n ", g.n, " k ", g.k, " batches ", g.batches);
+  const AlgoKey key = {device,
+                       std::int64_t(dtype),
+                       std::int64_t(allow_tf32),
+                       g.ta,
+                       g.tb,
+                       g.m,
+                       g.n,
+                       g.k,
+                       g.batches,
+                       g.stride_a == 0,
+                       g.stride_b == 0,
+                       g.bias != nullptr,
+                       std::int64_t(alignment(g.a)) << 32 | alignment(g.b),
+                       alignment(g.c)};
+  cublasLtMatmulAlgo_t algo;
+  if (!algo_cache().find(key, algo)) {
+    cublasLtMatmulHeuristicResult_t heuristic{};
+    int found = 0;
+    check(cublasLtMatmulAlgoGetHeuristic(handle(device), d.op, d.a, d.b, d.c, d.c, d.preference, 1,
+                                         &heuristic, &found),
+          "cublasLtMatmulAlgoGetHeuristic");
+    check_arg(found > 0, "matmul: cuBLASLt has no algorithm for ", dtype_name(dtype), " m ", g.m,
+              " n ", g.n, " k ", g.k, " batches ", g.batches);
+    algo = heuristic.algo;
+    algo_cache().insert(key, algo);
+  }
   // The workspace from the caching allocator: stream-ordered, so concurrent ranks never share one.
   const Tensor workspace = Tensor::empty({std::int64_t(kWorkspaceBytes / 8)}, DType::Int64,
                                          Device{DeviceType::CUDA, device});
@@ -174,8 +228,7 @@ void gemm(const Gemm& g, DType dtype, int device, bool allow_tf32) {
   const void* alpha = dtype == DType::Float64 ? static_cast<const void*>(&one_d) : &one_f;
   const void* beta = dtype == DType::Float64 ? static_cast<const void*>(&zero_d) : &zero_f;
   check(cublasLtMatmul(handle(device), d.op, alpha, g.b, d.a, g.a, d.b, beta, g.c, d.c, g.c, d.c,
-                       &heuristic.algo, const_cast<void*>(workspace.device_data()), kWorkspaceBytes,
-                       stream),
+                       &algo, const_cast<void*>(workspace.device_data()), kWorkspaceBytes, stream),
         "cublasLtMatmul");
 }
 
