@@ -92,6 +92,13 @@ inline std::int64_t leading_rows(const Shape& shape) {
   return rows;
 }
 
+// Every dim but the last, {0, 1, ..., ndim - 2}: the dims a bias gradient sums over.
+inline std::vector<std::int64_t> leading_dims(std::int64_t ndim) {
+  std::vector<std::int64_t> dims(std::size_t(ndim > 1 ? ndim - 1 : 0));
+  for (std::size_t k = 0; k < dims.size(); ++k) dims[k] = std::int64_t(k);
+  return dims;
+}
+
 // A loss input (N, C, d1, ...) as [N, C, inner] with inner = d1 * ...; a 1-D input (C) is one
 // position. Target position p = n * inner + k reads class t at at(p, t).
 inline AxisView class_view(const Shape& input_shape) {

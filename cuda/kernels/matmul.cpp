@@ -300,8 +300,7 @@ LinearGrads CudaBackend::linear_backward(const Tensor& grad, const Tensor& x, co
     product(*this, g, x.dtype(), device, grads.w, Tensor());
   }
   if (need_bias) {  // column sums of grad: a sum over every dim but the last
-    std::vector<std::int64_t> leading(std::size_t(grad.dim() - 1));
-    for (std::size_t k = 0; k < leading.size(); ++k) leading[k] = std::int64_t(k);
+    const std::vector<std::int64_t> leading = kernels::leading_dims(grad.dim());
     grads.bias = leading.empty() ? clone_data(grad) : sum(grad, leading, false);
   }
   return grads;

@@ -106,6 +106,12 @@ void embedding_backward_typed(const Tensor& grad, const Tensor& indices, Tensor&
 
 // ---- losses ----
 
+// The CPU's "<what>: target 9 is out of range for 5 classes" when a kernel flagged a target.
+void require_targets_in_range(ErrorFlag& flag, const char* what, std::int64_t classes) {
+  check_arg(flag.read() == 0, what, ": target ", flag.value(), " is out of range for ", classes,
+            " classes");
+}
+
 // Per position: loss[p] = -w[t] * lp[t] (0 when ignored) and its weight in float64.
 template <class T>
 void nll_positions(const Tensor& log_probs, const Tensor& target, const Tensor& weight,
@@ -471,8 +477,7 @@ CrossEntropyResult nll_forward(const Tensor& log_probs, const Tensor& target, co
     nll_positions<T>(log_probs, target, weight, ignore_index, v, per, weights, flag.get(),
                      on.stream);
   });
-  check_arg(flag.read() == 0, what, ": target ", flag.value(), " is out of range for ", v.n,
-            " classes");
+  require_targets_in_range(flag, what, v.n);
   CudaBackend& self = cuda_backend();
   const Tensor total_weight = self.reduce_all(kernels::ReduceOp::Sum, weights);
   const Tensor total = reduction == Reduction::None
@@ -519,8 +524,7 @@ Tensor CudaBackend::cross_entropy_backward(const Tensor& grad, const Tensor& log
     cross_entropy_backward_typed<T>(grad, log_probs, target, weight, ignore_index, reduction,
                                     total_weight, dx, v, flag.get(), on.stream);
   });
-  check_arg(flag.read() == 0, what, ": target ", flag.value(), " is out of range for ", v.n,
-            " classes");
+  require_targets_in_range(flag, what, v.n);
   return dx;
 }
 
@@ -538,8 +542,7 @@ Tensor CudaBackend::nll_loss_backward(const Tensor& grad, const Tensor& target,
     nll_backward_typed<T>(grad, target, weight, ignore_index, reduction, total_weight, dx, v,
                           flag.get(), on.stream);
   });
-  check_arg(flag.read() == 0, what, ": target ", flag.value(), " is out of range for ", v.n,
-            " classes");
+  require_targets_in_range(flag, what, v.n);
   return dx;
 }
 
@@ -556,8 +559,7 @@ Tensor CudaBackend::gather_class(const Tensor& values, const Tensor& target,
     gather_class_typed<T>(values, target, picked, class_offset, classes, ignore_index, v,
                           flag.get(), on.stream);
   });
-  check_arg(flag.read() == 0, what, ": target ", flag.value(), " is out of range for ", classes,
-            " classes");
+  require_targets_in_range(flag, what, classes);
   return picked;
 }
 
@@ -571,8 +573,7 @@ Tensor CudaBackend::class_weights(const Tensor& target, const Tensor& weight, st
   kernels::visit_float(dtype, what, [&]<class T>() {
     class_weights_typed<T>(target, weight, w, classes, ignore_index, flag.get(), on.stream);
   });
-  check_arg(flag.read() == 0, what, ": target ", flag.value(), " is out of range for ", classes,
-            " classes");
+  require_targets_in_range(flag, what, classes);
   return w;
 }
 

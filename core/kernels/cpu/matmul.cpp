@@ -101,8 +101,7 @@ LinearGrads CpuBackend::linear_backward(const Tensor& grad, const Tensor& x, con
     }
   });
   if (need_bias) {  // column sums of grad2d: a sum over every dim but the last
-    std::vector<std::int64_t> leading(std::size_t(grad.dim() - 1));
-    for (std::size_t k = 0; k < leading.size(); ++k) leading[k] = std::int64_t(k);
+    const std::vector<std::int64_t> leading = leading_dims(grad.dim());
     grads.bias = leading.empty() ? clone_data(grad) : sum(grad, leading, false);
   }
   return grads;
