@@ -7,6 +7,14 @@ if(NOT TENSORPAR_CUDA)
   message(STATUS "CUDA: off (TENSORPAR_CUDA=OFF): building without the cuda device")
   return()
 endif()
+# The CUDA runtime and the sanitizers do not mix (ASan's shadow memory needs protect_shadow_gap=0
+# to let the driver map device memory; TSan does not see the driver's threads): sanitizer builds
+# leave CUDA out.
+if(NOT TENSORPAR_SANITIZE STREQUAL "")
+  message(STATUS "CUDA: off under TENSORPAR_SANITIZE=${TENSORPAR_SANITIZE}: building without the "
+                 "cuda device")
+  return()
+endif()
 include(CheckLanguage)
 if(NOT CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX} AND EXISTS /usr/local/cuda/bin/nvcc)
   set(ENV{CUDACXX} /usr/local/cuda/bin/nvcc)
