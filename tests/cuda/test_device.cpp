@@ -1,8 +1,6 @@
 // The CUDA device: registration, the caching allocator on the device, streams and events, and
 // the device interface (transfers, box copies, fills, conversions, the collectives' reduction)
 // against the CPU's, bit for bit.
-#include <thread>
-
 #include "core/tensor/device_interface.h"
 #include "cuda/caching_allocator.h"
 #include "cuda/cuda_testing.h"
@@ -174,19 +172,6 @@ TEST_F(CudaDevice, KernelsRunOnTheRanksCurrentStreamAndEventsOrderThem) {
   done.synchronize();
   EXPECT_TRUE(done.query());
   expect_close(y, kernels::unary(kernels::UnaryOp::Exp, x));
-}
-
-TEST_F(CudaDevice, AHelperThreadHandedTheRankContextUsesTheRanksStream) {
-  cuda::Stream side(0);
-  cuda::StreamGuard on(0, side.get());
-  auto context = RankContext::capture();
-  cudaStream_t seen = nullptr;
-  std::thread helper([&] {
-    RankContextGuard guard(context);
-    seen = cuda::current_stream(0);
-  });
-  helper.join();
-  EXPECT_EQ(seen, side.get());
 }
 
 }  // namespace
