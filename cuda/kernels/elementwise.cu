@@ -109,7 +109,8 @@ __device__ inline void offsets(const Strides& s, std::int64_t i, std::int64_t& o
   }
 }
 
-constexpr unsigned long long kDivByZero = 1, kDivOverflow = 2;
+// Flag codes; the larger wins, so division by zero is reported first, as the CPU checks it first.
+constexpr unsigned long long kDivByZero = 2, kDivOverflow = 1;
 
 // (Device lambdas may not sit inside the generic lambdas of visit_dtype: each family's typed
 // body is a function template, which the visit calls.)
@@ -123,24 +124,24 @@ void binary_same_typed(Tensor& out, const Tensor& a, const Tensor& b, BinaryOp o
   const D* y = dptr<D>(b);
   D* o = dptr<D>(out);
   if constexpr (std::is_same_v<T, std::int64_t>) {
-    if (op == BinaryOp::Div) {
+    if (op == BinaryOp::Div) {  // checked before anything is written, as the CPU does
       ErrorFlag flag(a);
       unsigned long long* f = flag.get();
       for_each(
           stream, a.numel(),
-          [x, y, o, f] __device__(std::int64_t i) {
+          [x, y, f] __device__(std::int64_t i) {
             if (y[i] == 0) {
               flag_set(f, kDivByZero);
             } else if (y[i] == -1 && x[i] == std::numeric_limits<std::int64_t>::min()) {
               flag_set(f, kDivOverflow);
-            } else {
-              o[i] = x[i] / y[i];
             }
           },
           what);
       const std::uint64_t code = flag.read();
       check_arg(code != kDivByZero, what, ": integer division by zero");
       check_arg(code != kDivOverflow, what, ": integer division overflow (int64 min / -1)");
+      for_each(
+          stream, a.numel(), [x, y, o] __device__(std::int64_t i) { o[i] = x[i] / y[i]; }, what);
       return;
     }
   }

@@ -37,6 +37,11 @@ TEST_F(CudaElementwise, Int64DivisionTruncatesAndRejectsZeroAndOverflow) {
   expect_error<std::invalid_argument>(
       [&] { (void)kernels::binary_every_dtype(BinaryOp::Div, on_gpu(a), zero); },
       "div: integer division by zero");
+  Tensor in_place = on_gpu(a);  // untouched by a division that fails
+  expect_error<std::invalid_argument>(
+      [&] { kernels::binary_(BinaryOp::Div, in_place, zero, "div_"); },
+      "div_: integer division by zero");
+  expect_bitwise(in_place, a);
   const Tensor min = from_vector<std::int64_t>({INT64_MIN}, {1}, gpu());
   const Tensor minus_one = from_vector<std::int64_t>({-1}, {1}, gpu());
   expect_error<std::invalid_argument>(
