@@ -122,5 +122,25 @@ TEST(KernelModel, LinearBackwardReadsTheCurveAtOneGemm) {
   EXPECT_NEAR(e.seconds, 5e-6 + 2 * per_gemm / (100e12 * eff), 1e-12);
 }
 
+TEST(KernelModel, GptLayerKernelsOnA100) {
+  // docs/cost_model.md's example: w1 of a 22B layer at b s = 8192 tokens, h = 6144, t = 8 (3072
+  // local outputs), bf16, on a100-sxm4-80gb: 309 GFLOP beyond the curve's 128 GFLOP point (0.95 of
+  // 312 TFLOP/s); the GELU after it moves 2 x 8192 x 3072 x 2 B = 100.7 MB at 0.9 x 2,039 GB/s.
+  const HardwareProfile a100 = load_hardware("a100-sxm4-80gb");
+  const std::int64_t tokens = 8192, h = 6144, out = 3072;
+  const std::int64_t flops = 2 * tokens * h * out + tokens * out;  // with the bias
+  KernelEstimate w1 = kernel_time(record("linear", flops, 2 * (tokens * h + out * h + out),
+                                         2 * tokens * out, DType::BFloat16, {tokens, out}),
+                                  a100);
+  EXPECT_EQ(w1.bound, "compute");
+  EXPECT_NEAR(w1.seconds, 3e-6 + double(flops) / (0.95 * 312e12), 1e-12);
+  const std::int64_t bytes = 2 * tokens * out * 2;
+  KernelEstimate gelu = kernel_time(record("unary", tokens * out, bytes / 2, bytes / 2,
+                                           DType::BFloat16, {tokens, out}),
+                                    a100);
+  EXPECT_EQ(gelu.bound, "memory");
+  EXPECT_NEAR(gelu.seconds, 3e-6 + double(bytes) / (0.9 * 2039e9), 1e-12);
+}
+
 }  // namespace
 }  // namespace tensorpar::cost
