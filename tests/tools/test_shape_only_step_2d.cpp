@@ -13,51 +13,21 @@
 #include "core/comm/comm_debug_mode.h"
 #include "sim/world.h"
 #include "tools/shape_only/transformer_step.h"
+#include "tools/shape_only_testing.h"
 
 namespace tensorpar {
 namespace {
 
-// 2 layers, 12 heads of 2 (whole heads at tp 2, 3, 4), vocab 11 (uneven), 8 sequences of 12.
+// small_config's model on the mesh (dp, tp), 8 sequences: over dp 3, rows 3, 3, 2.
 ShapeOnlyStepConfig mesh_config(int dp, int tp, bool sp, bool loss_parallel) {
-  ShapeOnlyStepConfig c;
+  ShapeOnlyStepConfig c = shape_only_testing::small_config(tp, sp, loss_parallel);
   c.dp = dp;
-  c.world = tp;
-  c.model.n_layers = 2;
-  c.model.dim = 24;
-  c.model.n_heads = 12;
-  c.model.vocab_size = 11;
-  c.model.max_seq_len = 12;
-  c.model.dropout_p = 0.1;
-  c.batch = 8;  // over dp 3: rows 3, 3, 2
-  c.seq = 12;
-  c.sequence_parallel = sp;
-  c.loss_parallel = loss_parallel;
+  c.batch = 8;
   return c;
 }
 
-std::vector<std::vector<CollectiveRecord>> real_step_collectives(const ShapeOnlyStepConfig& c) {
-  return sim::run(c.ranks(), [&](int) {
-    CommDebugMode mode;
-    transformer_tp_step(c, [&](std::string_view phase) {
-      if (phase == "forward") mode.reset();
-    });
-    return mode.records();
-  });
-}
-
-void expect_same_sequence(const std::vector<CollectiveRecord>& got,
-                          const std::vector<CollectiveRecord>& want) {
-  ASSERT_EQ(got.size(), want.size());
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    SCOPED_TRACE(i);
-    EXPECT_EQ(collective_name(got[i].kind), collective_name(want[i].kind));
-    EXPECT_EQ(got[i].bytes, want[i].bytes);
-    EXPECT_EQ(got[i].group, want[i].group);
-    EXPECT_EQ(got[i].op, want[i].op);
-    EXPECT_EQ(got[i].phase, want[i].phase);
-    EXPECT_EQ(got[i].module, want[i].module);
-  }
-}
+using shape_only_testing::expect_same_sequence;
+using shape_only_testing::real_step_collectives;
 
 struct MeshCase {
   int dp, tp;
