@@ -117,9 +117,9 @@ TEST(CliTrainMesh, TheTextReportNamesTheMeshAndTheDataParallelCollectives) {
 TEST(CliTrainMesh, BadMeshesAreUsageErrorsNamingTheFlag) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"--mesh dp=2,tp=2 --world 3", "--mesh dp=2,tp=2 has 4 ranks but --world is 3"},
-      {"--mesh dp=0,tp=2", "--mesh 'dp=0,tp=2': dp needs a degree of at least 1, got '0'"},
-      {"--mesh tp=x", "--mesh 'tp=x': tp needs a degree of at least 1, got 'x'"},
-      {"--mesh dp=-1", "--mesh 'dp=-1': dp needs a degree of at least 1, got '-1'"},
+      {"--mesh dp=0,tp=2", "--mesh 'dp=0,tp=2': dp needs a degree from 1 to 64, got '0'"},
+      {"--mesh tp=x", "--mesh 'tp=x': tp needs a degree from 1 to 64, got 'x'"},
+      {"--mesh dp=-1", "--mesh 'dp=-1': dp needs a degree from 1 to 64, got '-1'"},
       {"--mesh pp=2", "--mesh 'pp=2': unknown mesh dim 'pp' (train's mesh dims are dp and tp)"},
       {"--mesh dp=2,dp=2", "--mesh 'dp=2,dp=2': 'dp' is given twice"},
       {"--mesh dp", "--mesh 'dp': 'dp' is not name=degree"},

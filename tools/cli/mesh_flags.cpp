@@ -81,11 +81,10 @@ DataTensorMesh parse_data_tensor_mesh(const std::string& text, int max_ranks) {
     } catch (const std::exception&) {
       used = 0;
     }
-    if (used == 0 || used != value.size() || value[0] == '+' || value[0] == '-' || degree < 1) {
-      throw UsageError(cat(flag, ": ", name, " needs a degree of at least 1, got '", value, "'"));
-    }
-    if (degree > max_ranks) {
-      throw UsageError(cat(flag, ": ", name, " ", value, " is more than ", max_ranks, " ranks"));
+    if (used == 0 || used != value.size() || value[0] == '+' || value[0] == '-' || degree < 1 ||
+        degree > max_ranks) {
+      throw UsageError(
+          cat(flag, ": ", name, " needs a degree from 1 to ", max_ranks, ", got '", value, "'"));
     }
     (name == "dp" ? out.dp : out.tp) = static_cast<int>(degree);
   }
