@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_folder.h"
 #include "tools/cli_testing.h"
 #include "tools/json_reader.h"
 
@@ -114,6 +115,36 @@ TEST(CliTrainMesh, TheTextReportNamesTheMeshAndTheDataParallelCollectives) {
   EXPECT_THAT(r.out, HasSubstr("mesh dp 2 x tp 2)"));
 }
 
+std::vector<double> losses(const Value& report) {
+  std::vector<double> out;
+  for (const Value& s : report["steps"].arr()) out.push_back(s["loss"].num());
+  return out;
+}
+
+// A checkpoint holds each shard once (the dp replicas write it from the lowest rank): saved on a
+// 2-D mesh it resumes on a 1-D one or another 2-D one, and the other way round, on the losses of
+// an uninterrupted run.
+TEST(CliTrainMesh, CheckpointsMoveBetweenMeshShapes) {
+  const tensorpar::testing::TempFolder folder;
+  const std::string from_2d = folder / "from_2d", from_1d = folder / "from_1d";
+  const std::vector<double> whole = losses(run_json(kModel + "--world 2 --steps 6"));
+  ASSERT_EQ(whole.size(), 6u);
+  const std::vector<double> last_three(whole.begin() + 3, whole.end());
+  run_json(kModel + "--mesh dp=2,tp=2 --save " + from_2d);
+  run_json(kModel + "--world 4 --save " + from_1d);
+  for (const auto& [layout, dir] :
+       std::vector<std::pair<std::string, std::string>>{{"--world 2", from_2d},
+                                                        {"--mesh dp=3,tp=2", from_2d},
+                                                        {"--mesh dp=2,tp=2", from_1d}}) {
+    SCOPED_TRACE(layout + " --load " + dir);
+    const Value resumed = run_json(kModel + layout + " --load " + dir);
+    expect_verified(resumed);
+    const std::vector<double> got = losses(resumed);
+    ASSERT_EQ(got.size(), 3u);
+    for (std::size_t i = 0; i < 3; ++i) EXPECT_NEAR(got[i], last_three[i], 1e-9) << i;
+  }
+}
+
 TEST(CliTrainMesh, BadMeshesAreUsageErrorsNamingTheFlag) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"--mesh dp=2,tp=2 --world 3", "--mesh dp=2,tp=2 has 4 ranks but --world is 3"},
@@ -129,8 +160,6 @@ TEST(CliTrainMesh, BadMeshesAreUsageErrorsNamingTheFlag) {
       {"--mesh dp=3,tp=1 --batch 4",
        "--batch 4 leaves a data-parallel rank of --mesh dp=3,tp=1 no rows"},
       {"--mesh dp=2,tp=2 --dropout 0.1", "--dropout 0.1 with --mesh dp=2,tp=2"},
-      {"--mesh dp=2,tp=2 --save ckpt", "--save is not supported with --mesh dp=2,tp=2"},
-      {"--mesh dp=2,tp=2 --load ckpt", "--load is not supported with --mesh dp=2,tp=2"},
   };
   for (const auto& [flags, message] : cases) {
     const std::string args =

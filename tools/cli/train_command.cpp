@@ -54,11 +54,12 @@ const char* const kTrainUsage =
     "  --device standin the stand-in accelerator: memory host code may not read, served by the\n"
     "                   CPU kernels; the same losses and collectives as on cpu\n"
     "  --device cuda    NVIDIA GPUs (a build with CUDA)\n"
-    "  --mesh dp=D,tp=T  a 2-D mesh of D x T ranks (tp the inner dim): tensor parallel over tp,\n"
+    "  --mesh dp=D,tp=T\n"
+    "                   a 2-D mesh of D x T ranks (tp the inner dim): tensor parallel over tp,\n"
     "                   the batch split over dp (torch.chunk rows; uneven when D does not divide\n"
     "                   --batch) and the gradients averaged over dp once per step in 25 MiB\n"
     "                   buckets (one all_reduce each, counted in backward). Without --mesh: a\n"
-    "                   1-D tp mesh of --world ranks. Not with --dropout (D > 1), --save, --load\n"
+    "                   1-D tp mesh of --world ranks. Not with --dropout when D > 1\n"
     "  --heads must be divisible by --world (by T with --mesh: each rank takes whole heads); the\n"
     "  sequence may split unevenly under --sequence-parallel.\n"
     "  --lr defaults to 1e-2 (adam) or 0.1 (sgd).\n"
@@ -118,9 +119,9 @@ double real_flag(const Args& args, const std::string& name, double fallback) {
   return v;
 }
 
-// What a 2-D mesh does not take: a batch that leaves a dp rank no rows, dropout over more than
-// one dp rank (its draws are numbered per dp shard, so the run would not equal the single-device
-// one), and checkpoints (written and read per tp mesh, which dp replicas would share).
+// What a 2-D mesh does not take: a batch that leaves a dp rank no rows, and dropout over more
+// than one dp rank (its draws are numbered per dp shard, so the run would not equal the
+// single-device one).
 void check_data_parallel(const Args& args, const TrainConfig& c) {
   const std::string mesh = "--mesh " + *args.get("mesh");
   const std::int64_t per_rank = (c.batch + c.dp - 1) / c.dp;
@@ -133,9 +134,6 @@ void check_data_parallel(const Args& args, const TrainConfig& c) {
     throw UsageError(cat("--dropout ", *args.get("dropout"), " with ", mesh,
                          ": each dp rank would number its dropout draws from its own rows, so the "
                          "run could not equal the single-device run; use dp=1 or --dropout 0"));
-  }
-  for (const char* flag : {"save", "load"}) {
-    if (args.has(flag)) throw UsageError(cat("--", flag, " is not supported with ", mesh, " yet"));
   }
 }
 
