@@ -217,9 +217,6 @@ RankRun train_rank(const TrainConfig& c, int rank, const StepCallback& on_step) 
     opt->zero_grad();
     marks[3] = profiler::now_ns();
     run.comm.push_back(step_comm(comm.records(), dp_group, tp_group));
-    comm.reset();
-    run.losses.push_back(data_parallel ? global_loss(ddp->mesh(), rows, c.batch, loss_value(loss))
-                                       : loss_value(loss));
     run.times.push_back({(marks[1] - marks[0]) * 1e-9, (marks[2] - marks[1]) * 1e-9,
                          (marks[3] - marks[2]) * 1e-9});
     run.phase_marks.push_back(marks);
@@ -227,10 +224,12 @@ RankRun train_rank(const TrainConfig& c, int rank, const StepCallback& on_step) 
     if (c.keep_trace) {
       run.events.insert(run.events.end(), recorder.events().begin(), recorder.events().end());
     }
-    recorder.clear();
+    // Between steps and left out of the step's collectives and profile: reading the loss (a
+    // gather under loss parallel, the dp group's sum with --mesh), the finiteness vote, then a
+    // due save (never of a state whose loss went non-finite).
+    run.losses.push_back(data_parallel ? global_loss(ddp->mesh(), rows, c.batch, loss_value(loss))
+                                       : loss_value(loss));
     if (rank == 0 && on_step) on_step(step, run.losses.back());
-    // Between steps and left out of the step's collectives and profile: the finiteness vote, then
-    // a due save (never of a state whose loss went non-finite).
     const bool finite = all_ranks_finite(run.losses.back());
     comm.reset();
     recorder.clear();
