@@ -1,7 +1,8 @@
 // The training run behind `tensorpar train` (tools/cli/train_run.h) on a 2-D (dp, tp) mesh: the
 // losses and the trained weights equal the single-device run's, also when dp does not divide the
 // batch; each tp group issues the 1-D tensor-parallel step's collectives for its rows, and the
-// dp group one all_reduce per gradient bucket in backward carrying every local gradient.
+// dp group one all_reduce per gradient bucket in backward carrying every local gradient; the
+// shape-only step of the same configuration predicts all of it, rank by rank.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 
 #include "core/ops/ops.h"
 #include "tools/cli/train_run.h"
+#include "tools/shape_only/transformer_step.h"
 
 namespace tensorpar::cli {
 namespace {
@@ -146,6 +148,47 @@ TEST(TrainRunMesh, Dp2Tp2IssuesTheTpStepPerGroupAndOneDpBucketPerStep) {
 
 TEST(TrainRunMesh, Dp3Tp2UnevenBatchIssuesTheTpStepOfEachGroupsRows) {
   expect_tp_and_dp_collectives(3, 2, 8);
+}
+
+// The shape-only run of the same 2-D step (tools/shape_only) issues, on every rank, the
+// collectives each training step issues: counts and bytes per phase, tp and dp apart.
+void expect_shape_only_predicts(int dp, int tp, std::int64_t batch, bool sp) {
+  TrainConfig c = small(dp, tp, batch);
+  c.sequence_parallel = sp;
+  const std::vector<RankRun> ranks = run_tensor_parallel(c, nullptr);
+  ShapeOnlyStepConfig s;
+  s.dp = dp;
+  s.world = tp;
+  s.model = model_args(c);
+  s.batch = c.batch;
+  s.seq = c.seq;
+  s.sequence_parallel = sp;
+  const std::vector<sim::ShapeOnlyRank> predicted = shape_only_step(s);
+  ASSERT_EQ(predicted.size(), ranks.size());
+  for (int r = 0; r < c.world; ++r) {
+    SCOPED_TRACE("rank " + std::to_string(r));
+    std::vector<int> column, row;
+    for (int i = 0; i < dp; ++i) column.push_back(i * tp + r % tp);
+    for (int j = 0; j < tp; ++j) row.push_back(r / tp * tp + j);
+    StepComm want;
+    for (const CollectiveRecord& rec : *predicted[r].collectives) {
+      const std::string name(collective_name(rec.kind));
+      ++want.counts[rec.phase][name];
+      want.bytes[rec.phase] += rec.bytes;
+      if (rec.group == column && rec.group != row) {
+        ++want.dp_counts[rec.phase][name];
+        want.dp_bytes[rec.phase] += rec.bytes;
+      }
+    }
+    for (const StepComm& step : ranks[r].comm) EXPECT_EQ(step, want);
+  }
+}
+
+TEST(TrainRunMesh, TheShapeOnlyStepPredictsEveryRanksCollectives) {
+  expect_shape_only_predicts(2, 2, 8, false);
+  expect_shape_only_predicts(3, 2, 8, false);
+  expect_shape_only_predicts(3, 2, 8, true);
+  expect_shape_only_predicts(3, 1, 8, false);
 }
 
 }  // namespace
