@@ -40,9 +40,7 @@ Tensor trainable(const Shape& shape, DType dtype, Device device = cpu()) {
 }
 
 TEST(DataParallelBatch, TorchChunkRowsWithLossScalesThatMakeTheGlobalMean) {
-  const auto uneven = sim::run(3, [] {
-    return data_parallel_batch(8, DeviceMesh({3}, {"dp"}));
-  });
+  const auto uneven = sim::run(3, [] { return data_parallel_batch(8, DeviceMesh({3}, {"dp"})); });
   // 8 rows over 3 ranks: 3, 3, 2; the scales n * rows / 8 average the means into the global one.
   EXPECT_EQ(uneven[0].start, 0);
   EXPECT_EQ(uneven[1].start, 3);
@@ -116,8 +114,7 @@ TEST(DistributedDataParallel, AveragesGradientsWithOneAllReducePerBucketInBackwa
     for (std::size_t i = 0; i < params.size(); ++i) {
       // Rank r holds (r + 1) * (i + 1): the average over ranks 0, 1, 2 is 2 * (i + 1).
       Tensor p = params[i].second;
-      p.set_grad(
-          full(params[i].second.shape(), double((rank + 1) * int(i + 1)), DType::Float64));
+      p.set_grad(full(params[i].second.shape(), double((rank + 1) * int(i + 1)), DType::Float64));
     }
     CommDebugMode mode;
     ddp.reduce_gradients();
@@ -184,8 +181,8 @@ TEST(DistributedDataParallel, OnADpTimesTpMeshGivesTheSingleDeviceGradientOfAnUn
     const auto got = mlp.named_parameters();
     ASSERT_EQ(got.size(), ref.size());
     for (std::size_t i = 0; i < got.size(); ++i) {
-      tp_examples::expect_close(tp_examples::whole(got[i].second.grad()),
-                                ref[i].second.grad(), got[i].first);
+      tp_examples::expect_close(tp_examples::whole(got[i].second.grad()), ref[i].second.grad(),
+                                got[i].first);
     }
   });
 }

@@ -132,10 +132,8 @@ TEST(CliTrainMesh, CheckpointsMoveBetweenMeshShapes) {
   const std::vector<double> last_three(whole.begin() + 3, whole.end());
   run_json(kModel + "--mesh dp=2,tp=2 --save " + from_2d);
   run_json(kModel + "--world 4 --save " + from_1d);
-  for (const auto& [layout, dir] :
-       std::vector<std::pair<std::string, std::string>>{{"--world 2", from_2d},
-                                                        {"--mesh dp=3,tp=2", from_2d},
-                                                        {"--mesh dp=2,tp=2", from_1d}}) {
+  for (const auto& [layout, dir] : std::vector<std::pair<std::string, std::string>>{
+           {"--world 2", from_2d}, {"--mesh dp=3,tp=2", from_2d}, {"--mesh dp=2,tp=2", from_1d}}) {
     SCOPED_TRACE(layout + " --load " + dir);
     const Value resumed = run_json(kModel + layout + " --load " + dir);
     expect_verified(resumed);

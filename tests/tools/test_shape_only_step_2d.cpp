@@ -119,9 +119,9 @@ TEST(ShapeOnlyStep2dBuckets, Gpt3WidthAtDp2Tp8ReducesEveryLocalGradientInTheRule
   std::vector<std::int64_t> elements = {(c.model.vocab_size + t - 1) / t * h,
                                         c.model.max_seq_len / t * h};
   for (int layer = 0; layer < 2; ++layer) {
-    const std::vector<std::int64_t> block = {h,         h,         h / t * h, h / t * h,
-                                             h / t * h, h * h / t, h,         h,
-                                             4 * h / t * h, 4 * h / t, h * 4 * h / t, h};
+    const std::vector<std::int64_t> block = {
+        h, h, h / t * h,     h / t * h, h / t * h,     h * h / t,
+        h, h, 4 * h / t * h, 4 * h / t, h * 4 * h / t, h};
     elements.insert(elements.end(), block.begin(), block.end());
   }
   elements.insert(elements.end(), {h, h});  // the final norm; output is tied to tok_embeddings

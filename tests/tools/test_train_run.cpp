@@ -116,9 +116,10 @@ void expect_tp_and_dp_collectives(int dp, int tp, std::int64_t batch) {
     const StepComm tp_only = run_tensor_parallel(one_d, nullptr)[tp_rank].comm.at(0);
     for (const StepComm& step : ranks[r].comm) {
       const std::int64_t dp_bytes = local_parameter_elements(c, tp, tp_rank) * 8;
-      EXPECT_EQ(step.dp_counts, (std::map<CommPhase, Counts>{
-                                    {CommPhase::Backward, Counts{{"all_reduce", 1}}}}));
-      EXPECT_EQ(step.dp_bytes, (std::map<CommPhase, std::int64_t>{{CommPhase::Backward, dp_bytes}}));
+      EXPECT_EQ(step.dp_counts,
+                (std::map<CommPhase, Counts>{{CommPhase::Backward, Counts{{"all_reduce", 1}}}}));
+      EXPECT_EQ(step.dp_bytes,
+                (std::map<CommPhase, std::int64_t>{{CommPhase::Backward, dp_bytes}}));
       StepComm tp_part = step;
       tp_part.dp_counts.clear();
       tp_part.dp_bytes.clear();
