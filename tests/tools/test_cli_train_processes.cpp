@@ -163,6 +163,27 @@ TEST(CliTrainGloo, AWorldFlagOtherThanTheJobsIsAUsageError) {
   EXPECT_THAT(r.out, HasSubstr("exitcode  : 2"));
 }
 
+// --mesh on gloo: the same 2-D step as on the simulated backend, its dp bucket all_reduce apart
+// from the tp collectives. With dp 3 over 8 rows (3, 3, 2) the tp groups' bytes differ, so the
+// ranks' steps are not uniform.
+TEST(CliTrainGloo, A2dMeshTrainsAsTheSimulatedRun) {
+  const std::string args = kSmall + "--steps 2 --dtype f64 --mesh dp=2,tp=2";
+  const Value gloo = job_json(4, args + " --backend gloo");
+  expect_same_training(gloo, sim_json(args), 1e-9);
+  EXPECT_EQ(gloo["mesh"]["dp"].num(), 2);
+  EXPECT_EQ(gloo["comm_dp"]["backward"]["all_reduce"].num(), 1);
+  const Value uneven = job_json(6, "train --layers 2 --dim 16 --heads 4 --vocab 32 --seq 8 "
+                                   "--batch 8 --steps 2 --dtype f64 --mesh dp=3,tp=2 --backend gloo");
+  EXPECT_TRUE(uneven["verified"].boolean());
+  EXPECT_FALSE(uneven["comm_uniform"].boolean());
+}
+
+TEST(CliTrainGloo, AMeshOtherThanTheJobsWorldIsAUsageError) {
+  const Result r = run_job(2, kSmall + "--backend gloo --mesh dp=2,tp=2", /*with_stderr=*/true);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("--mesh dp=2,tp=2 has 4 ranks but WORLD_SIZE=2"));
+}
+
 TEST(CliTrainGloo, AnUnknownBackendIsAUsageError) {
   const Result r = run_cli(kSmall + "--backend carrier-pigeon");
   EXPECT_EQ(r.exit_code, 2) << r.out;

@@ -10,9 +10,9 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <memory>
-
 #include <functional>
+#include <memory>
+#include <optional>
 
 #include "core/base/error.h"
 #include "sim/world.h"
@@ -20,6 +20,7 @@
 #include "tools/cli/commands.h"
 #include "tools/cli/job.h"
 #include "tools/cli/memory_estimate.h"
+#include "tools/cli/mesh_flags.h"
 #include "tools/cli/progress.h"
 #include "tools/cli/trace.h"
 #include "tools/cli/device_flag.h"
@@ -29,7 +30,8 @@
 namespace tensorpar::cli {
 
 const char* const kTrainUsage =
-    "usage: tensorpar train [--backend sim|gloo] [--device cpu|standin|cuda] [--world 4]\n"
+    "usage: tensorpar train [--backend sim|gloo] [--device cpu|standin|cuda]\n"
+    "                       [--world 4 | --mesh dp=2,tp=2]\n"
     "                       [--layers 2 --dim 64 --heads 4 --vocab 64 --seq 32\n"
     "                       --batch 8] [--sequence-parallel] [--loss-parallel] [--dropout 0]\n"
     "                       [--steps 50] [--optimizer adam|sgd] [--lr X] [--dtype f32|f64]\n"
@@ -52,8 +54,14 @@ const char* const kTrainUsage =
     "  --device standin the stand-in accelerator: memory host code may not read, served by the\n"
     "                   CPU kernels; the same losses and collectives as on cpu\n"
     "  --device cuda    NVIDIA GPUs (a build with CUDA)\n"
-    "  --heads must be divisible by --world (each rank takes whole heads); the sequence may\n"
-    "  split unevenly under --sequence-parallel.\n"
+    "  --mesh dp=D,tp=T\n"
+    "                   a 2-D mesh of D x T ranks (tp the inner dim): tensor parallel over tp,\n"
+    "                   the batch split over dp (torch.chunk rows; uneven when D does not divide\n"
+    "                   --batch) and the gradients averaged over dp once per step in 25 MiB\n"
+    "                   buckets (one all_reduce each, counted in backward). Without --mesh: a\n"
+    "                   1-D tp mesh of --world ranks. Not with --dropout when D > 1\n"
+    "  --heads must be divisible by --world (by T with --mesh: each rank takes whole heads); the\n"
+    "  sequence may split unevenly under --sequence-parallel.\n"
     "  --lr defaults to 1e-2 (adam) or 0.1 (sgd).\n"
     "  --save DIR     write a sharded checkpoint into DIR after the last step (and with\n"
     "                 --save-every N after every N steps): model, optimizer, step, generator\n"
@@ -111,6 +119,24 @@ double real_flag(const Args& args, const std::string& name, double fallback) {
   return v;
 }
 
+// What a 2-D mesh does not take: a batch that leaves a dp rank no rows, and dropout over more
+// than one dp rank (its draws are numbered per dp shard, so the run would not equal the
+// single-device one).
+void check_data_parallel(const Args& args, const TrainConfig& c) {
+  const std::string mesh = "--mesh " + *args.get("mesh");
+  const std::int64_t per_rank = (c.batch + c.dp - 1) / c.dp;
+  if (c.batch - (c.dp - 1) * per_rank < 1) {
+    throw UsageError(cat("--batch ", c.batch, " leaves a data-parallel rank of ", mesh,
+                         " no rows (torch.chunk gives ", per_rank, " rows per rank); use --batch ",
+                         "of at least ", (c.dp - 1) * per_rank + 1, " or a smaller dp"));
+  }
+  if (c.dp > 1 && c.dropout > 0) {
+    throw UsageError(cat("--dropout ", *args.get("dropout"), " with ", mesh,
+                         ": each dp rank would number its dropout draws from its own rows, so the "
+                         "run could not equal the single-device run; use dp=1 or --dropout 0"));
+  }
+}
+
 struct Options {
   TrainConfig config;
   std::string trace_path;
@@ -120,7 +146,7 @@ struct Options {
 
 Options parse_options(const std::vector<std::string>& argv) {
   const Args args(argv,
-                  {"world", "layers", "dim", "heads", "vocab", "seq", "batch", "dropout", "steps",
+                  {"world", "mesh", "layers", "dim", "heads", "vocab", "seq", "batch", "dropout", "steps",
                    "optimizer", "lr", "dtype", "seed", "trace", "backend", "device", "progress",
                    "save", "save-every", "load"},
                   {"sequence-parallel", "loss-parallel", "no-compare", "json"});
@@ -132,8 +158,23 @@ Options parse_options(const std::vector<std::string>& argv) {
     throw UsageError("--backend " + c.backend + " moves CPU tensors only; use --device cpu");
   }
   c.world = static_cast<int>(int_flag(args, "world", c.world, 1, 64));
+  std::optional<DataTensorMesh> mesh;
+  if (args.has("mesh")) {
+    mesh = parse_data_tensor_mesh(*args.get("mesh"), 64);
+    if (args.has("world") && c.world != mesh->ranks()) {
+      throw UsageError(cat("--mesh ", *args.get("mesh"), " has ", mesh->ranks(),
+                           " ranks but --world is ", c.world, " (give one of them, or agree)"));
+    }
+    c.world = mesh->ranks();
+    c.dp = mesh->dp;
+  }
   if (c.backend != "sim") {
     c.world = launched_env(c.backend, "train", args.has("world") ? c.world : 0).world_size;
+    if (mesh && mesh->ranks() != c.world) {
+      throw UsageError(cat("--mesh ", *args.get("mesh"), " has ", mesh->ranks(),
+                           " ranks but WORLD_SIZE=", c.world,
+                           " (under a launcher the world is the job's)"));
+    }
   }
   c.layers = int_flag(args, "layers", c.layers, 1, 64);
   c.dim = int_flag(args, "dim", c.dim, 1, 8192);
@@ -166,9 +207,11 @@ Options parse_options(const std::vector<std::string>& argv) {
     throw UsageError("--dim " + std::to_string(c.dim) + " is not divisible by --heads " +
                      std::to_string(c.heads));
   }
-  if (c.heads % c.world != 0) {
-    throw UsageError("--heads " + std::to_string(c.heads) + " is not divisible by --world " +
-                     std::to_string(c.world) + " (each rank takes whole attention heads)");
+  if (c.heads % tp_degree(c) != 0) {
+    throw UsageError("--heads " + std::to_string(c.heads) + " is not divisible by " +
+                     (mesh ? "tp " + std::to_string(tp_degree(c)) + " of --mesh"
+                           : "--world " + std::to_string(c.world)) +
+                     " (each rank takes whole attention heads)");
   }
   c.sequence_parallel = args.has("sequence-parallel");
   c.loss_parallel = args.has("loss-parallel");
@@ -190,6 +233,7 @@ Options parse_options(const std::vector<std::string>& argv) {
   }
   c.load_path = args.get_or("load", "");
   if (args.has("load") && c.load_path.empty()) throw UsageError("--load needs a folder or file");
+  if (mesh) check_data_parallel(args, c);
   o.progress = progress_mode(args.get_or("progress", "auto"), o.json, isatty(STDERR_FILENO) != 0);
   return o;
 }
@@ -229,6 +273,8 @@ void write_trace(const TrainResult& r, std::ofstream& file) {
   write_chrome_trace(file, tracks,
                      {{"command", "tensorpar train"},
                       {"world", std::to_string(c.world)},
+                      {"mesh", c.dp > 0 ? cat("dp=", dp_degree(c), ",tp=", tp_degree(c))
+                                        : cat("tp=", c.world)},
                       {"model", std::to_string(c.layers) + " layers, dim " + std::to_string(c.dim) +
                                     ", " + std::to_string(c.heads) + " heads, vocab " +
                                     std::to_string(c.vocab) + ", seq " + std::to_string(c.seq)},
@@ -249,9 +295,16 @@ void print_header(const TrainConfig& c) {
         std::string(dtype_name(c.dtype)).c_str(), c.optimizer.c_str(),
         c.lr > 0 ? c.lr : default_lr(c.optimizer), c.dropout,
         static_cast<unsigned long long>(c.seed));
-    std::printf("tensor parallel over %d %s, sequence parallel %s, loss parallel %s\n", c.world,
-                ranks_noun(c).c_str(), c.sequence_parallel ? "on" : "off",
-                c.loss_parallel ? "on" : "off");
+    if (c.dp > 0) {
+      std::printf("2-D mesh dp %d x tp %d (%d %s): tensor parallel over tp, the batch and the "
+                  "gradient all_reduce over dp; sequence parallel %s, loss parallel %s\n",
+                  dp_degree(c), tp_degree(c), c.world, ranks_noun(c).c_str(),
+                  c.sequence_parallel ? "on" : "off", c.loss_parallel ? "on" : "off");
+    } else {
+      std::printf("tensor parallel over %d %s, sequence parallel %s, loss parallel %s\n", c.world,
+                  ranks_noun(c).c_str(), c.sequence_parallel ? "on" : "off",
+                  c.loss_parallel ? "on" : "off");
+    }
     std::fflush(stdout);
   }
 }
@@ -283,6 +336,10 @@ double comm_fingerprint(const StepComm& s) {
     for (const auto& [name, n] : counts) text += cat(phase_name(phase), name, n, ";");
   }
   for (const auto& [phase, bytes] : s.bytes) text += cat(phase_name(phase), bytes, ";");
+  for (const auto& [phase, counts] : s.dp_counts) {
+    for (const auto& [name, n] : counts) text += cat("dp", phase_name(phase), name, n, ";");
+  }
+  for (const auto& [phase, bytes] : s.dp_bytes) text += cat("dp", phase_name(phase), bytes, ";");
   return static_cast<double>(std::hash<std::string>{}(text) & kExactInDouble);
 }
 
