@@ -203,7 +203,8 @@ void print_detail(std::ostream& os, const plan::PlanResult& r, double device_mem
   const cost::IterationEstimate& t = r.time;
   const double total = r.iteration_s();
   auto share = [&](double s) { return fixed(ms(s), 2) + " ms (" + fixed(100 * s / total, 1) + "%)"; };
-  os << "\n" << plan_name(r.config) << ": " << r.micro_batches << " micro-batches per iteration\n";
+  os << "\n" << plan_name(r.config) << ": " << r.micro_batches
+     << (r.micro_batches == 1 ? " micro-batch" : " micro-batches") << " per iteration\n";
   os << "  iteration       " << fixed(ms(total), 2) << " ms\n";
   os << "    compute       " << share(t.compute_s) << "\n";
   os << "    tp comm       " << share(t.tp_comm_s) << "  exposed\n";
