@@ -166,6 +166,23 @@ TEST(Planner, SlowerPlansCarryMoreOfTheCost) {
   EXPECT_GT(selective, none);
 }
 
+TEST(Planner, Fp32GradientsDoubleTheDpPayloadOfBf16Training) {
+  PlanQuery q = small_query();
+  q.tp = 2;
+  q.micro_batch = 1;
+  q.sequence_parallel = false;
+  q.recompute = Recompute::None;
+  const PlanResult bf16 = plan(q)[0];
+  q.gradient_element_bytes = 4;
+  const PlanResult fp32 = plan(q)[0];
+  std::int64_t a = 0, b = 0;
+  for (std::int64_t x : bf16.time.dp_buckets) a += x;
+  for (std::int64_t x : fp32.time.dp_buckets) b += x;
+  EXPECT_GT(a, 0);
+  EXPECT_EQ(b, 2 * a);
+  EXPECT_DOUBLE_EQ(fp32.memory.gradients, 2 * bf16.memory.gradients);
+}
+
 void expect_usage_error(const PlanQuery& q, const std::string& message) {
   try {
     plan(q);

@@ -85,7 +85,7 @@ std::vector<cost::ParallelConfig> configurations(const PlanQuery& q) {
         if (sp && (tp == 1 || m.seq % tp != 0)) continue;
         for (Recompute r : {Recompute::None, Recompute::Selective, Recompute::Full}) {
           if (q.recompute && r != *q.recompute) continue;
-          out.push_back({int(tp), int(dp), mb, sp, r, dtype});
+          out.push_back({int(tp), int(dp), mb, sp, r, dtype, q.gradient_element_bytes});
         }
       }
     }
@@ -110,11 +110,15 @@ PlanResult evaluate(const PlanQuery& query, const cost::HardwareProfile& hardwar
   PlanResult r;
   r.config = c;
   r.micro_batches = query.global_batch / c.dp / c.micro_batch;
-  const PlanWorkload w = factory.build({.tp = c.tp,
+  PlanWorkload w = factory.build({.tp = c.tp,
                                         .micro_batch = c.micro_batch,
                                         .sequence_parallel = c.sequence_parallel,
                                         .dtype = c.dtype,
                                         .recompute = c.recompute});
+  if (c.gradient_element_bytes > 0) {
+    const auto element = std::int64_t(dtype_size(c.dtype));
+    for (std::int64_t& g : w.workload.gradient_bytes) g = g / element * c.gradient_element_bytes;
+  }
   cost::IterationOptions options;
   options.dp = c.dp;
   options.dp_group = dp_group(c.tp, c.dp);

@@ -35,6 +35,9 @@ struct PlanQuery {
   std::optional<cost::Recompute> recompute;
   bool overlap_dp = true;
   double dropout = 0.0;  // the model's dropout (tensorpar train's default)
+  // Bytes per gradient element in memory and in the DP all_reduce; 0: the training dtype's.
+  // Megatron-LM keeps 16-bit training's gradients in fp32 (4).
+  int gradient_element_bytes = 0;
 };
 
 struct PlanResult {
