@@ -1,7 +1,7 @@
 // `tensorpar plan` as scripts call it: the JSON report, the text report, the trace and the usage
 // errors (exit 2, naming the flag).
-#include <gtest/gtest.h>
 #include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 #include <cstdio>
 #include <fstream>
@@ -70,19 +70,19 @@ TEST(CliPlan, GivenTpDpAndMicroBatchItEvaluatesThatPlanAlone) {
     counts[c["group"].str() + " " + c["phase"].str() + " " + c["kind"].str()] +=
         std::int64_t(c["count"].num());
   }
-  EXPECT_EQ(counts, (std::map<std::string, std::int64_t>{
-                        {"tp forward all_reduce", 2 * (2 * 2 + 2 + 3)},
-                        {"tp backward all_reduce", 2 * (4 * 2 + 1)},
-                        {"dp backward all_reduce", 1}}));
+  EXPECT_EQ(counts,
+            (std::map<std::string, std::int64_t>{{"tp forward all_reduce", 2 * (2 * 2 + 2 + 3)},
+                                                 {"tp backward all_reduce", 2 * (4 * 2 + 1)},
+                                                 {"dp backward all_reduce", 1}}));
 }
 
 TEST(CliPlan, TextReportShowsTheTableAndTheBestPlansCosts) {
   const Result r = run_cli(kSmall + "--tp 2 --micro-batch 2 --sequence-parallel");
   ASSERT_EQ(r.exit_code, 0) << r.out;
-  for (const char* part : {"iteration_ms", "tp 2 x dp 2, micro-batch 2, sequence parallel",
-                           "compute", "tp comm", "dp comm", "optimizer", "memory per GPU",
-                           "activations", "collectives per step", "tp forward all_gather",
-                           "tp forward reduce_scatter", "dp backward all_reduce", "MFU"}) {
+  for (const char* part :
+       {"iteration_ms", "tp 2 x dp 2, micro-batch 2, sequence parallel", "compute", "tp comm",
+        "dp comm", "optimizer", "memory per GPU", "activations", "collectives per step",
+        "tp forward all_gather", "tp forward reduce_scatter", "dp backward all_reduce", "MFU"}) {
     EXPECT_THAT(r.out, HasSubstr(part));
   }
 }
@@ -116,14 +116,16 @@ void expect_usage_error(const std::string& args, const std::string& message) {
 TEST(CliPlan, BadInputIsAUsageErrorNamingTheFlag) {
   expect_usage_error(kSmall + "--tp 3", "--tp 3 does not divide --heads 2");
   expect_usage_error(kSmall + "--tp 2 --dp 1", "--gpus 4 is not --tp 2 x --dp 1");
-  expect_usage_error("plan --hardware no-such-gpu --gpus 4 --layers 2 --dim 24 --heads 2 --seq 6 "
-                     "--global-batch 4",
-                     "--hardware");
+  expect_usage_error(
+      "plan --hardware no-such-gpu --gpus 4 --layers 2 --dim 24 --heads 2 --seq 6 "
+      "--global-batch 4",
+      "--hardware");
   expect_usage_error("plan --gpus 4 --layers 2 --dim 24 --heads 2 --seq 6 --global-batch 4",
                      "--hardware");
-  expect_usage_error("plan --hardware h100-sxm --gpus 4 --dim 24 --heads 2 --seq 6 "
-                     "--global-batch 4",
-                     "--layers");
+  expect_usage_error(
+      "plan --hardware h100-sxm --gpus 4 --dim 24 --heads 2 --seq 6 "
+      "--global-batch 4",
+      "--layers");
   expect_usage_error(kSmall + "--recompute some", "--recompute");
   expect_usage_error(kSmall + "--dtype f16", "--dtype");
 }

@@ -1,13 +1,12 @@
 // The planner (tools/plan/planner.h): which plans it enumerates, how it ranks them, what it
 // predicts a plan sends, and the usage errors it names.
-#include "tools/plan/planner.h"
-
 #include <gtest/gtest.h>
 
 #include <map>
 #include <set>
 #include <tuple>
 
+#include "tools/plan/planner.h"
 #include "tools/plan/workload.h"
 
 namespace tensorpar::plan {
@@ -104,9 +103,8 @@ TEST(Planner, PredictsTheCollectivesOfTheShapeOnlyStepPerMicroBatchPlusDpBuckets
   ASSERT_EQ(plans.size(), 1u);
 
   // The same step run shape-only at 2 ranks, micro-batch 1, both layers.
-  const auto ranks = shape_only_step(
-      step_config(q.model, q.model.layers, {.tp = 2, .micro_batch = 1, .sequence_parallel = true},
-                  0.0));
+  const auto ranks = shape_only_step(step_config(
+      q.model, q.model.layers, {.tp = 2, .micro_batch = 1, .sequence_parallel = true}, 0.0));
   std::map<std::tuple<CommPhase, CollectiveKind>, std::pair<std::int64_t, std::int64_t>> want;
   for (const CollectiveRecord& c : *ranks[0].collectives) {
     const std::int64_t times = c.phase == CommPhase::Optimizer ? 1 : 2;
@@ -133,7 +131,8 @@ TEST(Planner, PredictsTheCollectivesOfTheShapeOnlyStepPerMicroBatchPlusDpBuckets
   EXPECT_EQ(dp_count, 1);
   std::int64_t gradients = 0;
   for (const kernels::OpRecord& op : *ranks[0].ops) {
-    if (op.kernel == "adam_update_") gradients += op.bytes_written / 3;  // param, exp_avg, exp_avg_sq
+    if (op.kernel == "adam_update_")
+      gradients += op.bytes_written / 3;  // param, exp_avg, exp_avg_sq
   }
   EXPECT_EQ(dp_bytes, gradients);
 }

@@ -1,10 +1,10 @@
 // The planner's workloads (tools/plan/workload.h): extrapolated from 1- and 2-layer runs at
 // micro-batch 1 and 2, they equal a direct shape-only run of the whole depth and micro-batch.
-#include "tools/plan/workload.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
+
+#include "tools/plan/workload.h"
 
 namespace tensorpar::plan {
 namespace {
@@ -153,7 +153,8 @@ TEST(Workload, SelectiveRecomputeRerunsTheAttentionCore) {
   }
   EXPECT_EQ(matmuls, 2 * kModel.layers);  // q k^T and p v per layer
   // The score matmul of a rank's 3 heads: 2 x b x heads x s x s x head_dim.
-  EXPECT_EQ(rec.front().op.flops, 2 * 2 * 3 * kModel.seq * kModel.seq * (kModel.hidden / kModel.heads));
+  EXPECT_EQ(rec.front().op.flops,
+            2 * 2 * 3 * kModel.seq * kModel.seq * (kModel.hidden / kModel.heads));
   EXPECT_EQ(rec.back().op.kernel, "matmul");
 }
 

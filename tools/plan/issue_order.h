@@ -4,7 +4,8 @@
 // per call, how many kernel records the rank's OpRecorder held when it was issued.
 //
 //   auto positions = std::make_shared<std::vector<std::size_t>>();
-//   WorldGuard g(std::make_shared<IssueOrderCommunicator>(current_world_ptr(), recorder, positions));
+//   WorldGuard g(std::make_shared<IssueOrderCommunicator>(current_world_ptr(), recorder,
+//   positions));
 //   ... kernels k0, k1, then an all_reduce, then k2 ...   // positions: {2}
 //
 // Subgroups (DeviceMesh's) are wrapped too and share `positions`, so positions[i] belongs to the

@@ -63,7 +63,8 @@ void check_query(const PlanQuery& q) {
   }
   if (q.sequence_parallel.value_or(false) && q.tp) {
     if (*q.tp == 1) usage("--sequence-parallel needs --tp > 1");
-    if (m.seq % *q.tp != 0) usage(cat("--sequence-parallel needs --tp ", *q.tp, " to divide --seq ", m.seq));
+    if (m.seq % *q.tp != 0)
+      usage(cat("--sequence-parallel needs --tp ", *q.tp, " to divide --seq ", m.seq));
   }
 }
 
@@ -111,10 +112,10 @@ PlanResult evaluate(const PlanQuery& query, const cost::HardwareProfile& hardwar
   r.config = c;
   r.micro_batches = query.global_batch / c.dp / c.micro_batch;
   PlanWorkload w = factory.build({.tp = c.tp,
-                                        .micro_batch = c.micro_batch,
-                                        .sequence_parallel = c.sequence_parallel,
-                                        .dtype = c.dtype,
-                                        .recompute = c.recompute});
+                                  .micro_batch = c.micro_batch,
+                                  .sequence_parallel = c.sequence_parallel,
+                                  .dtype = c.dtype,
+                                  .recompute = c.recompute});
   if (c.gradient_element_bytes > 0) {
     const auto element = std::int64_t(dtype_size(c.dtype));
     for (std::int64_t& g : w.workload.gradient_bytes) g = g / element * c.gradient_element_bytes;
@@ -130,8 +131,8 @@ PlanResult evaluate(const PlanQuery& query, const cost::HardwareProfile& hardwar
   r.shape_only_peak_bytes = w.peak_bytes;
   r.fits = r.memory.total() <= hardware.device.memory_bytes;
   r.model_flops = model_flops(query.model, query.global_batch);
-  r.mfu = r.model_flops /
-          (r.iteration_s() * query.gpus * hardware.device.peak_flops_per_s(c.dtype));
+  r.mfu =
+      r.model_flops / (r.iteration_s() * query.gpus * hardware.device.peak_flops_per_s(c.dtype));
   return r;
 }
 

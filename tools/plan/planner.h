@@ -44,11 +44,11 @@ struct PlanResult {
   cost::ParallelConfig config;  // tp, dp, micro_batch, sequence_parallel, recompute, dtype
   std::int64_t micro_batches = 1;
   cost::IterationEstimate time;
-  cost::MemoryBreakdown memory;            // the model's (memory_model.h)
-  double shape_only_peak_bytes = 0;        // the shape-only run's high-water mark, for comparison
+  cost::MemoryBreakdown memory;      // the model's (memory_model.h)
+  double shape_only_peak_bytes = 0;  // the shape-only run's high-water mark, for comparison
   bool fits = true;
   double model_flops = 0;  // model_flops(query.model, global_batch) below
-  double mfu = 0;  // model FLOPs (72 factor, no recompute) / (iteration x gpus x peak)
+  double mfu = 0;          // model FLOPs (72 factor, no recompute) / (iteration x gpus x peak)
   double iteration_s() const { return time.total_s(); }
 };
 
