@@ -208,6 +208,9 @@ TEST(Planner, UsageErrorsNameTheFlag) {
   q.sequence_parallel = true;
   expect_usage_error(q, "--sequence-parallel needs --tp > 1");
   q = small_query();
+  q.dp = 1;
+  expect_usage_error(q, "--dp 1 leaves tp = --gpus 4 / 1 = 4, which does not divide --heads 2");
+  q = small_query();
   q.global_batch = 3;  // dp is 4 (tp 1) or 2 (tp 2): neither divides it
   expect_usage_error(q, "no plan divides evenly");
 }

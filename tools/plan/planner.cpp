@@ -49,6 +49,10 @@ void check_query(const PlanQuery& q) {
     if (q.global_batch % d != 0) {
       usage(cat("--dp ", d, " does not divide --global-batch ", q.global_batch));
     }
+    if (!q.tp && m.heads % (q.gpus / d) != 0) {
+      usage(cat("--dp ", d, " leaves tp = --gpus ", q.gpus, " / ", d, " = ", q.gpus / d,
+                ", which does not divide --heads ", m.heads));
+    }
   }
   if (q.micro_batch) {
     const std::int64_t b = *q.micro_batch;
@@ -148,10 +152,11 @@ std::vector<PlanResult> plan(const PlanQuery& query) {
   check_query(query);
   const std::vector<cost::ParallelConfig> configs = configurations(query);
   if (configs.empty()) {
-    usage(cat("no plan divides evenly: --global-batch ", query.global_batch,
-              " is not a multiple of any data-parallel degree --gpus ", query.gpus,
-              " / tp (tp dividing --heads ", query.model.heads, " and --dim ", query.model.hidden,
-              ") allows"));
+    usage(cat("no plan divides evenly: tp must divide --heads ", query.model.heads, " and --gpus ",
+              query.gpus, ", dp = gpus / tp --global-batch ", query.global_batch,
+              ", --micro-batch the batch per replica, and --sequence-parallel needs tp > 1 "
+              "dividing --seq ",
+              query.model.seq));
   }
   const cost::HardwareProfile hardware = with_nodes(query);
   WorkloadFactory factory(query.model, query.dropout);
