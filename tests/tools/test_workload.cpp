@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 
 #include "tools/plan/workload.h"
 
@@ -96,6 +97,26 @@ TEST(Workload, TensorParallelLayersIssueMegatronsAllReducesInIssueOrder) {
   // The row-parallel token and position embeddings' partial sums, then wo's and w2's partial
   // outputs, each reduced right after the kernel that made it.
   EXPECT_EQ(before, (std::vector<std::string>{"embedding", "embedding", "linear", "linear"}));
+}
+
+TEST(Workload, WithoutLossParallelTheLogitsAreGatheredInsteadOfThreeAllReduces) {
+  WorkloadFactory factory(kModel);
+  auto forward_counts = [&](bool loss_parallel) {
+    std::map<CollectiveKind, int> counts;
+    const PlanWorkload w =
+        factory.build({.tp = 2, .micro_batch = 2, .loss_parallel = loss_parallel});
+    for (const WorkItem& i : w.workload.forward) {
+      if (i.is_collective) ++counts[i.collective.kind];
+    }
+    return counts;
+  };
+  // Per layer 2 all_reduces, the embeddings' 2; then the loss's 3 or the logits' all_gather.
+  EXPECT_EQ(forward_counts(true),
+            (std::map<CollectiveKind, int>{{CollectiveKind::AllReduce, 2 * 4 + 2 + 3}}));
+  EXPECT_EQ(forward_counts(false),
+            (std::map<CollectiveKind, int>{{CollectiveKind::AllReduce, 2 * 4 + 2},
+                                           {CollectiveKind::AllGather, 1}}));
+  EXPECT_EQ(factory.shape_only_runs(), 8);
 }
 
 TEST(Workload, GradientBytesFollowRegistrationOrder) {

@@ -119,7 +119,8 @@ PlanResult evaluate(const PlanQuery& query, const cost::HardwareProfile& hardwar
                                   .micro_batch = c.micro_batch,
                                   .sequence_parallel = c.sequence_parallel,
                                   .dtype = c.dtype,
-                                  .recompute = c.recompute});
+                                  .recompute = c.recompute,
+                                  .loss_parallel = query.loss_parallel});
   if (c.gradient_element_bytes > 0) {
     const auto element = std::int64_t(dtype_size(c.dtype));
     for (std::int64_t& g : w.workload.gradient_bytes) g = g / element * c.gradient_element_bytes;

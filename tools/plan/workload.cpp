@@ -172,7 +172,7 @@ ShapeOnlyStepConfig step_config(const cost::ModelShape& model, std::int64_t laye
   c.batch = spec.micro_batch;
   c.seq = model.seq;
   c.sequence_parallel = spec.sequence_parallel;
-  c.loss_parallel = spec.tp > 1;
+  c.loss_parallel = spec.tp > 1 && spec.loss_parallel;
   c.optimizer = "adam";
   return c;
 }
@@ -286,8 +286,10 @@ std::vector<WorkItem> attention_core(const std::vector<WorkItem>& layer_forward,
 WorkloadFactory::WorkloadFactory(cost::ModelShape model, double dropout)
     : model_(model), dropout_(dropout) {}
 
-const WorkloadFactory::Base& WorkloadFactory::base(int tp, bool sequence_parallel, DType dtype) {
-  const auto key = std::make_tuple(tp, sequence_parallel, dtype);
+const WorkloadFactory::Base& WorkloadFactory::base(const WorkloadSpec& spec) {
+  const DType dtype = spec.dtype == DType::Float32 ? DType::Float32 : DType::BFloat16;
+  const bool loss_parallel = spec.tp > 1 && spec.loss_parallel;
+  const auto key = std::make_tuple(spec.tp, spec.sequence_parallel, dtype, loss_parallel);
   auto it = bases_.find(key);
   if (it != bases_.end()) return it->second;
   Base b;
@@ -295,9 +297,10 @@ const WorkloadFactory::Base& WorkloadFactory::base(int tp, bool sequence_paralle
   for (int mb = 0; mb < 2; ++mb) {
     PlanWorkload runs[2];
     for (int layers = 0; layers < 2; ++layers) {
-      WorkloadSpec spec{
-          .tp = tp, .micro_batch = mb + 1, .sequence_parallel = sequence_parallel, .dtype = dtype};
-      runs[layers] = run_workload(step_config(model_, layers + 1, spec, dropout_), dtype);
+      WorkloadSpec run = spec;
+      run.micro_batch = mb + 1;
+      run.recompute = cost::Recompute::None;
+      runs[layers] = run_workload(step_config(model_, layers + 1, run, dropout_), dtype);
       ++runs_;
       b.peak[mb][layers] = runs[layers].peak_bytes;
     }
@@ -328,7 +331,7 @@ const WorkloadFactory::Base& WorkloadFactory::base(int tp, bool sequence_paralle
 PlanWorkload WorkloadFactory::build(const WorkloadSpec& spec) {
   check_arg(spec.micro_batch >= 1, "workload: micro_batch must be >= 1, got ", spec.micro_batch);
   const DType dtype = spec.dtype == DType::Float32 ? DType::Float32 : DType::BFloat16;
-  const Base& b = base(spec.tp, spec.sequence_parallel, dtype);
+  const Base& b = base(spec);
   const std::int64_t mb = spec.micro_batch;
   auto split_at = [&](int phase) {
     const Split &one = b.phases[0][phase], &two = b.phases[1][phase];
