@@ -55,6 +55,39 @@ void expect_same_items(const std::vector<WorkItem>& got, const std::vector<WorkI
   }
 }
 
+WorkItem kernel(const char* name) {
+  WorkItem w;
+  w.op.kernel = name;
+  return w;
+}
+
+TEST(LayerInsertion, FindsEveryPointWhereTheBlockCanGoIn) {
+  // embed [norm attn add] loss -> embed [norm attn add] [norm attn add] loss: the block can go
+  // in at record 1 (before the first layer; the runs' common suffix reaches back to there) up to
+  // record 4 (after it; their common prefix reaches that far). Any point gives the same sequence.
+  const std::vector<WorkItem> one = {kernel("embed"), kernel("norm"), kernel("attn"), kernel("add"),
+                                     kernel("loss")};
+  std::vector<WorkItem> two = one;
+  two.insert(two.begin() + 4, {kernel("norm"), kernel("attn"), kernel("add")});
+  const LayerInsertion at = layer_insertion(one, two);
+  EXPECT_EQ(at.block, 3u);
+  EXPECT_EQ(at.first, 1u);
+  EXPECT_EQ(at.last, 4u);
+  const WorkloadFactory::Split s = split_layers(one, two, at.first);
+  EXPECT_EQ(s.head.size(), 1u);
+  EXPECT_EQ(s.layer.size(), 3u);
+  EXPECT_EQ(s.layer[0].op.kernel, "norm");
+  EXPECT_EQ(s.tail.size(), 4u);
+}
+
+TEST(LayerInsertion, RejectsRunsThatAreNotOneBlockApart) {
+  const std::vector<WorkItem> one = {kernel("embed"), kernel("norm"), kernel("loss")};
+  const std::vector<WorkItem> two = {kernel("embed"), kernel("add"), kernel("norm"), kernel("gelu"),
+                                     kernel("loss")};
+  EXPECT_THROW(layer_insertion(one, two), std::runtime_error);
+  EXPECT_THROW(layer_insertion(two, one), std::runtime_error);
+}
+
 void expect_extrapolation_is_direct(int tp, bool sp, std::int64_t micro_batch) {
   WorkloadFactory factory(kModel);
   const WorkloadSpec spec{.tp = tp, .micro_batch = micro_batch, .sequence_parallel = sp};

@@ -80,7 +80,7 @@ class WorkloadFactory {
 
  private:
   struct Base {
-    Split phases[2][4];      // [micro-batch 1, 2][forward, backward, optimizer, -]
+    Split phases[2][3];      // [micro-batch 1, 2][forward, backward, optimizer]
     double peak[2][2] = {};  // [micro-batch 1, 2][1 layer, 2 layers]
   };
   const Base& base(const WorkloadSpec& spec);
