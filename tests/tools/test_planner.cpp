@@ -23,6 +23,16 @@ PlanQuery small_query() {
   return q;
 }
 
+// One plan of the small query: tp x (4 / tp), fixed micro-batch, SP and recompute.
+PlanQuery one_plan(int tp, std::int64_t micro_batch, bool sp, Recompute recompute) {
+  PlanQuery q = small_query();
+  q.tp = tp;
+  q.micro_batch = micro_batch;
+  q.sequence_parallel = sp;
+  q.recompute = recompute;
+  return q;
+}
+
 using Key = std::tuple<int, int, std::int64_t, bool, Recompute>;
 
 std::set<Key> keys(const std::vector<PlanResult>& plans) {
@@ -92,13 +102,9 @@ TEST(Planner, RanksPlansThatFitFirstThenByIterationTime) {
 
 TEST(Planner, PredictsTheCollectivesOfTheShapeOnlyStepPerMicroBatchPlusDpBuckets) {
   // tp 2 x dp 2, micro-batch 1 of a global batch of 4: 2 micro-batches per iteration.
-  PlanQuery q = small_query();
+  PlanQuery q = one_plan(2, 1, true, Recompute::None);
   q.dtype = DType::Float32;
-  q.tp = 2;
   q.dp = 2;
-  q.micro_batch = 1;
-  q.sequence_parallel = true;
-  q.recompute = Recompute::None;
   const std::vector<PlanResult> plans = plan(q);
   ASSERT_EQ(plans.size(), 1u);
 
@@ -149,28 +155,17 @@ TEST(Planner, MfuCountsTheModelsFlopsAgainstEveryGpusPeak) {
   }
 }
 
-TEST(Planner, SlowerPlansCarryMoreOfTheCost) {
-  // Full recompute re-runs the forward: more compute than none for the same plan.
-  PlanQuery q = small_query();
-  q.tp = 2;
-  q.micro_batch = 2;
-  q.sequence_parallel = false;
-  q.recompute = Recompute::None;
-  const double none = plan(q)[0].time.compute_s;
-  q.recompute = Recompute::Full;
-  const double full = plan(q)[0].time.compute_s;
-  q.recompute = Recompute::Selective;
-  const double selective = plan(q)[0].time.compute_s;
+TEST(Planner, RecomputeAddsComputeFullMoreThanSelective) {
+  // Full recompute re-runs every layer's forward, selective only the attention core.
+  const double none = plan(one_plan(2, 2, false, Recompute::None))[0].time.compute_s;
+  const double full = plan(one_plan(2, 2, false, Recompute::Full))[0].time.compute_s;
+  const double selective = plan(one_plan(2, 2, false, Recompute::Selective))[0].time.compute_s;
   EXPECT_GT(full, selective);
   EXPECT_GT(selective, none);
 }
 
 TEST(Planner, Fp32GradientsDoubleTheDpPayloadOfBf16Training) {
-  PlanQuery q = small_query();
-  q.tp = 2;
-  q.micro_batch = 1;
-  q.sequence_parallel = false;
-  q.recompute = Recompute::None;
+  PlanQuery q = one_plan(2, 1, false, Recompute::None);
   const PlanResult bf16 = plan(q)[0];
   q.gradient_element_bytes = 4;
   const PlanResult fp32 = plan(q)[0];
