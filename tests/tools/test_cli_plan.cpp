@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 
+#include "core/cost/hardware.h"
 #include "tools/cli_testing.h"
 #include "tools/json_reader.h"
 
@@ -128,6 +129,22 @@ TEST(CliPlan, BadInputIsAUsageErrorNamingTheFlag) {
       "--layers");
   expect_usage_error(kSmall + "--recompute some", "--recompute");
   expect_usage_error(kSmall + "--dtype f16", "--dtype");
+}
+
+TEST(CliPlan, AProfileFileGivesWhatItsBuiltInTwinGives) {
+  const std::string path = ::testing::TempDir() + "h100_copy.json";
+  std::ofstream(path) << tensorpar::cost::hardware_to_json(
+      tensorpar::cost::load_hardware("h100-sxm"));
+  const std::string plan = "--tp 2 --dp 2 --micro-batch 2 --sequence-parallel";
+  const Value builtin = run_json(kSmall + plan);
+  const std::string from_file = "plan --hardware " + path +
+                                " --gpus 4 --layers 2 --dim 24 --heads 2 --seq 6 --vocab 13 "
+                                "--global-batch 4 " +
+                                plan;
+  const Value file = run_json(from_file);
+  EXPECT_DOUBLE_EQ(file["plans"].arr()[0]["iteration_ms"].num(),
+                   builtin["plans"].arr()[0]["iteration_ms"].num());
+  std::remove(path.c_str());
 }
 
 TEST(CliPlan, AProfileFileThatDoesNotParseIsAUsageError) {
