@@ -177,6 +177,18 @@ TEST(Planner, Fp32GradientsDoubleTheDpPayloadOfBf16Training) {
   EXPECT_DOUBLE_EQ(fp32.memory.gradients, 2 * bf16.memory.gradients);
 }
 
+TEST(Planner, GroupsSpreadOverNodesWhenNodesAreSmall) {
+  // tp 2 x dp 2: with 8 GPUs per node every group is inside one node; with 1, every group crosses
+  // the network (TP {0, 1}, DP {0, 2}), whose NICs are slower than NVLink.
+  PlanQuery q = one_plan(2, 1, false, Recompute::None);
+  const PlanResult one_node = plan(q)[0];
+  q.gpus_per_node = 1;
+  const PlanResult spread = plan(q)[0];
+  EXPECT_GT(spread.time.tp_comm_s, one_node.time.tp_comm_s);
+  EXPECT_GT(spread.time.dp_comm_s, one_node.time.dp_comm_s);
+  EXPECT_DOUBLE_EQ(spread.time.compute_s, one_node.time.compute_s);
+}
+
 void expect_usage_error(const PlanQuery& q, const std::string& message) {
   try {
     plan(q);
