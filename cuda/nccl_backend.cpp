@@ -1,0 +1,20 @@
+#include "cuda/nccl_backend.h"
+
+#include "core/comm/backend_registry.h"
+#include "core/tensor/device.h"
+#include "cuda/nccl_communicator.h"
+
+namespace tensorpar::cuda {
+
+void register_nccl_backend(NcclOptions base) {
+  register_backend("nccl", [base](const BackendContext& ctx) -> std::shared_ptr<Communicator> {
+    NcclOptions options = base;
+    options.timeout = ctx.timeout;
+    if (options.device < 0 && current_device().type == DeviceType::CUDA) {
+      options.device = current_device().index;
+    }
+    return make_nccl_world(ctx.store, ctx.rank, ctx.size, std::move(options));
+  });
+}
+
+}  // namespace tensorpar::cuda
