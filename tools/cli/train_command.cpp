@@ -30,7 +30,7 @@
 namespace tensorpar::cli {
 
 const char* const kTrainUsage =
-    "usage: tensorpar train [--backend sim|gloo] [--device cpu|standin|cuda]\n"
+    "usage: tensorpar train [--backend sim|gloo|nccl] [--device cpu|standin|cuda]\n"
     "                       [--world 4 | --mesh dp=2,tp=2]\n"
     "                       [--layers 2 --dim 64 --heads 4 --vocab 64 --seq 32\n"
     "                       --batch 8] [--sequence-parallel] [--loss-parallel] [--dropout 0]\n"
@@ -50,10 +50,13 @@ const char* const kTrainUsage =
     "                   rank 0 also runs the reference and prints the report, the others only\n"
     "                   errors. TENSORPAR_TIMEOUT_MS sets the collective timeout (default 300000).\n"
     "                   example: tensorpar run --nproc-per-node 4 -- tensorpar train --backend gloo\n"
+    "  --backend nccl   as gloo, one process per GPU (cuda:LOCAL_RANK), NCCL's collectives;\n"
+    "                   --device defaults to cuda and must be cuda (a build with NCCL)\n"
     "  --device cpu     (default) every tensor in host memory\n"
     "  --device standin the stand-in accelerator: memory host code may not read, served by the\n"
     "                   CPU kernels; the same losses and collectives as on cpu\n"
-    "  --device cuda    NVIDIA GPUs (a build with CUDA)\n"
+    "  --device cuda    NVIDIA GPUs (a build with CUDA): with --backend sim every rank thread\n"
+    "                   shares cuda:0\n"
     "  --mesh dp=D,tp=T\n"
     "                   a 2-D mesh of D x T ranks (tp the inner dim): tensor parallel over tp,\n"
     "                   the batch split over dp (torch.chunk rows; uneven when D does not divide\n"
@@ -132,9 +135,14 @@ Options parse_options(const std::vector<std::string>& argv) {
   Options o;
   TrainConfig& c = o.config;
   c.backend = backend_flag(args);
-  c.device = device_flag(args);
-  if (c.backend != "sim" && c.device != cpu()) {
-    throw UsageError("--backend " + c.backend + " moves CPU tensors only; use --device cpu");
+  // nccl moves CUDA tensors: --device defaults to cuda there, and must be cuda.
+  const bool nccl = c.backend == "nccl";
+  c.device = device_flag(args, nccl ? "cuda" : "cpu");
+  if (c.backend == "gloo" && c.device != cpu()) {
+    throw UsageError("--backend gloo moves CPU tensors only; use --device cpu");
+  }
+  if (nccl && c.device.type != DeviceType::CUDA) {
+    throw UsageError("--backend nccl moves CUDA tensors only; use --device cuda");
   }
   c.world = static_cast<int>(integer_flag(args, "world", c.world, 1, 64));
   std::optional<DataTensorMesh> mesh;
@@ -148,7 +156,10 @@ Options parse_options(const std::vector<std::string>& argv) {
     c.dp = mesh->dp;
   }
   if (c.backend != "sim") {
-    c.world = launched_env(c.backend, "train", args.has("world") ? c.world : 0).world_size;
+    const ProcessEnv env = launched_env(c.backend, "train", args.has("world") ? c.world : 0);
+    c.world = env.world_size;
+    // One process per GPU: the launcher's LOCAL_RANK picks it.
+    if (nccl) c.device = cuda_device_for_rank(env.local_rank);
     if (mesh && mesh->ranks() != c.world) {
       throw UsageError(cat("--mesh ", *args.get("mesh"), " has ", mesh->ranks(),
                            " ranks but WORLD_SIZE=", c.world,
@@ -373,10 +384,11 @@ void run_timed_reference(const TrainConfig& c, ProgressMode mode, TrainResult& r
   result.reference_wall_s = seconds_since(t0);
 }
 
-// One rank of a job (--backend gloo): train this rank's part, send rank 0 the record, and on
+// One rank of a job (--backend gloo or nccl): train this rank's part, send rank 0 the record, and on
 // rank 0 run the reference and report.
 int run_train_in_job(const Options& o) {
   const TrainConfig& c = o.config;
+  set_default_device(c.device);  // cuda:LOCAL_RANK under nccl: the world's device too
   std::unique_ptr<ProcessWorld> job = join_job(c.backend);
   const int rank = job->env().rank;
   // Only rank 0 writes the trace; it fails here, before training, and the launcher stops the rest.
