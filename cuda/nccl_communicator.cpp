@@ -57,16 +57,6 @@ std::string nccl_message(int rc) {
   return text;
 }
 
-std::string message_of(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "an unknown error";
-  }
-}
-
 ncclConfig_t make_config(const NcclOptions& options) {
   ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
   config.blocking = 0;  // every call returns at once; settle() bounds the wait by a deadline
@@ -230,7 +220,7 @@ WorkPtr NcclCommunicator::issue(const std::string& what, Milliseconds timeout,
   if (auto failure = watchdog_->failure()) {
     return std::make_shared<CompletedWork>(std::make_exception_ptr(
         CommError(cat(what, " failed", where(), "the NCCL communicator was aborted earlier: ",
-                      message_of(failure)))));
+                      exception_message(failure)))));
   }
   std::exception_ptr error;
   try {

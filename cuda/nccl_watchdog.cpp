@@ -10,9 +10,7 @@
 
 namespace tensorpar::cuda {
 
-namespace {
-
-std::string message_of(const std::exception_ptr& error) {
+std::string exception_message(const std::exception_ptr& error) {
   try {
     std::rethrow_exception(error);
   } catch (const std::exception& e) {
@@ -21,8 +19,6 @@ std::string message_of(const std::exception_ptr& error) {
     return "an unknown error";
   }
 }
-
-}  // namespace
 
 WatchedOp::WatchedOp(std::string what, Milliseconds timeout, std::function<bool()> is_done,
                      std::shared_ptr<void> keep_alive, DeadlineClock::time_point issued)
@@ -106,7 +102,7 @@ void NcclWatchdog::watch(const std::shared_ptr<WatchedOp>& op) {
   }
   op->fail(std::make_exception_ptr(CommError(cat(op->what(), " failed", where_,
                                                  "the NCCL communicator was aborted earlier: ",
-                                                 message_of(failure)))));
+                                                 exception_message(failure)))));
 }
 
 void NcclWatchdog::check(DeadlineClock::time_point now) {
@@ -167,7 +163,7 @@ void NcclWatchdog::fail(std::exception_ptr error, const WatchedOp* cause) {
     } catch (...) {
     }
   });
-  const std::string message = message_of(error);
+  const std::string message = exception_message(error);
   for (const auto& op : ops) {
     if (op.get() == cause) {
       op->fail(error);

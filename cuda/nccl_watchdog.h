@@ -29,6 +29,9 @@
 
 namespace tensorpar::cuda {
 
+// what() of the exception `error` holds ("an unknown error" for one that is no std::exception).
+std::string exception_message(const std::exception_ptr& error);
+
 // One issued operation as the watchdog and its Work see it. Thread-safe.
 class WatchedOp {
  public:

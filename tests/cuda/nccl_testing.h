@@ -7,10 +7,7 @@
 
 #include <cuda_runtime_api.h>
 
-#include <exception>
 #include <memory>
-#include <thread>
-#include <vector>
 
 #include "core/comm/hash_store.h"
 #include "core/tensor/device_interface.h"
@@ -18,6 +15,7 @@
 #include "cuda/cuda_probe.h"
 #include "cuda/nccl_communicator.h"
 #include "cuda/nccl_stream.h"
+#include "support/rank_threads.h"
 
 namespace tensorpar::nccl_testing {
 
@@ -77,26 +75,14 @@ inline Device gpu(int index) { return Device{DeviceType::CUDA, index}; }
 template <class F>
 void run_nccl(int world, F&& body, Milliseconds timeout = 20000ms) {
   auto store = std::make_shared<HashStore>(timeout);
-  std::vector<std::exception_ptr> errors(world);
-  std::vector<std::thread> threads;
-  for (int r = 0; r < world; ++r) {
-    threads.emplace_back([&, r] {
-      try {
-        cuda::cuda_check(cudaSetDevice(r), "cudaSetDevice");
-        cuda::NcclOptions options;
-        options.device = r;
-        options.timeout = timeout;
-        auto comm = cuda::make_nccl_world(store, r, world, options);
-        body(*comm, r);
-      } catch (...) {
-        errors[r] = std::current_exception();
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  for (auto& e : errors) {
-    if (e) std::rethrow_exception(e);
-  }
+  testing_support::run_rank_threads(world, [&](int r) {
+    cuda::cuda_check(cudaSetDevice(r), "cudaSetDevice");
+    cuda::NcclOptions options;
+    options.device = r;
+    options.timeout = timeout;
+    auto comm = cuda::make_nccl_world(store, r, world, options);
+    body(*comm, r);
+  });
 }
 
 }  // namespace tensorpar::nccl_testing

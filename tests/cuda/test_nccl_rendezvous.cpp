@@ -4,12 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <exception>
-#include <thread>
 
 #include "core/comm/communicator.h"
 #include "core/comm/hash_store.h"
 #include "cuda/nccl_rendezvous.h"
+#include "support/rank_threads.h"
 
 namespace tensorpar::cuda {
 namespace {
@@ -26,31 +25,11 @@ StoreBytes id_of(std::uint8_t seed) {
   return id;
 }
 
-// Runs body(rank) on `world` threads; rethrows the lowest rank's failure.
-template <class F>
-void on_ranks(int world, F&& body) {
-  std::vector<std::exception_ptr> errors(world);
-  std::vector<std::thread> threads;
-  for (int r = 0; r < world; ++r) {
-    threads.emplace_back([&, r] {
-      try {
-        body(r);
-      } catch (...) {
-        errors[r] = std::current_exception();
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  for (auto& e : errors) {
-    if (e) std::rethrow_exception(e);
-  }
-}
-
 TEST(NcclRendezvous, RankZeroMakesTheUniqueIdAndEveryRankGetsTheSameBytes) {
   HashStore store(5000ms);
   std::atomic<int> made{0};
   std::vector<StoreBytes> got(5);
-  on_ranks(5, [&](int rank) {
+  testing_support::run_rank_threads(5, [&](int rank) {
     got[rank] = exchange_unique_id(store, "nccl/unique_id", rank, kIdBytes, 5000ms, [&] {
       ++made;
       return id_of(3);
@@ -97,7 +76,7 @@ TEST(NcclRendezvous, ExchangeSplitGivesEachRankItsGroup) {
   // Seven ranks, a 2-D mesh's rows of an uneven split: colors r % 3, keys -r (reversed order).
   HashStore store(5000ms);
   std::vector<std::vector<int>> groups(7);
-  on_ranks(7, [&](int rank) {
+  testing_support::run_rank_threads(7, [&](int rank) {
     groups[rank] = exchange_split(store, "nccl/split0/", rank, 7, rank % 3, -rank, 5000ms, ": ");
   });
   EXPECT_THAT(groups[0], ElementsAre(6, 3, 0));

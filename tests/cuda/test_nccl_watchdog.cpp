@@ -43,14 +43,6 @@ struct Counters {
   }
 };
 
-std::string message(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-}
-
 template <class E>
 bool is(const std::exception_ptr& error) {
   try {
@@ -94,14 +86,14 @@ TEST(NcclWatchdog, AnOperationPastItsDeadlineFailsTheGroupNamingItAndAbortsOnce)
   dog.check(t0 + 2000ms);
   ASSERT_NE(late.op->error(), nullptr);
   EXPECT_TRUE(is<CommTimeoutError>(late.op->error()));
-  EXPECT_THAT(message(late.op->error()),
+  EXPECT_THAT(exception_message(late.op->error()),
               HasSubstr("all_reduce timed out after 2000 ms on rank 1 of group [0, 1, 2]: "));
-  EXPECT_THAT(message(late.op->error()), HasSubstr("aborted the NCCL communicator"));
+  EXPECT_THAT(exception_message(late.op->error()), HasSubstr("aborted the NCCL communicator"));
   // The other pending operation fails too, saying why.
   ASSERT_NE(other.op->error(), nullptr);
   EXPECT_FALSE(is<CommTimeoutError>(other.op->error()));
   EXPECT_TRUE(is<CommError>(other.op->error()));
-  EXPECT_THAT(message(other.op->error()),
+  EXPECT_THAT(exception_message(other.op->error()),
               HasSubstr("all_gather failed on rank 1 of group [0, 1, 2]: the NCCL communicator "
                         "was aborted: all_reduce timed out after 2000 ms"));
   EXPECT_EQ(c.aborts, 1);
@@ -120,7 +112,7 @@ TEST(NcclWatchdog, AfterAFailureEveryNewOperationFailsAtOnce) {
   FakeOp next("reduce_scatter", 60000ms);
   dog.watch(next.op);
   ASSERT_NE(next.op->error(), nullptr);
-  EXPECT_THAT(message(next.op->error()),
+  EXPECT_THAT(exception_message(next.op->error()),
               HasSubstr("reduce_scatter failed on rank 1 of group [0, 1, 2]: the NCCL communicator "
                         "was aborted earlier: broadcast timed out after 5 ms"));
   EXPECT_EQ(dog.pending(), 0u);
@@ -140,10 +132,10 @@ TEST(NcclWatchdog, NcclsAsynchronousErrorFailsTheOldestPendingOperation) {
   dog.check();
   ASSERT_NE(first.op->error(), nullptr);
   EXPECT_FALSE(is<CommTimeoutError>(first.op->error()));
-  EXPECT_THAT(message(first.op->error()),
+  EXPECT_THAT(exception_message(first.op->error()),
               HasSubstr("send to rank 2 (tag 0) failed on rank 1 of group [0, 1, 2]: NCCL reported "
                         "an asynchronous error: NCCL error 'remote process exited"));
-  EXPECT_THAT(message(second.op->error()), HasSubstr("all_reduce failed on rank 1"));
+  EXPECT_THAT(exception_message(second.op->error()), HasSubstr("all_reduce failed on rank 1"));
   EXPECT_EQ(c.aborts, 1);
 }
 
@@ -153,7 +145,7 @@ TEST(NcclWatchdog, AnAsynchronousErrorWithNothingPendingNamesTheCommunicator) {
   c.async_error = "NCCL error 'unhandled system error'";
   dog.check();
   ASSERT_NE(dog.failure(), nullptr);
-  EXPECT_THAT(message(dog.failure()),
+  EXPECT_THAT(exception_message(dog.failure()),
               HasSubstr("the communicator failed on rank 1 of group [0, 1, 2]: NCCL reported"));
   EXPECT_EQ(c.aborts, 1);
 }
@@ -167,7 +159,7 @@ TEST(NcclWatchdog, AFailingCompletionQueryFailsTheGroup) {
   dog.watch(op);
   dog.check();
   ASSERT_NE(op->error(), nullptr);
-  EXPECT_THAT(message(op->error()),
+  EXPECT_THAT(exception_message(op->error()),
               HasSubstr("all_to_all failed on rank 1 of group [0, 1, 2]: cudaEventQuery: CUDA "
                         "error 'an illegal memory access was encountered'"));
   EXPECT_EQ(c.aborts, 1);
@@ -189,7 +181,7 @@ TEST(NcclWatchdog, OnlyTheFirstFailureCounts) {
   NcclWatchdog dog(kWhere, c.hooks(), 10ms, NcclErrorHandling::Raise, false);
   dog.fail(std::make_exception_ptr(CommError("first")));
   dog.fail(std::make_exception_ptr(CommError("second")));
-  EXPECT_EQ(message(dog.failure()), "first");
+  EXPECT_EQ(exception_message(dog.failure()), "first");
   EXPECT_EQ(c.aborts, 1);
 }
 
@@ -246,7 +238,7 @@ TEST(NcclWork, AWaitTimeoutFailsTheGroupAndAbortsTheCommunicator) {
                             "[0, 1, 2]: ")));
   EXPECT_EQ(c.aborts, 1);
   ASSERT_NE(other.op->error(), nullptr);
-  EXPECT_THAT(message(other.op->error()), HasSubstr("broadcast failed on rank 1"));
+  EXPECT_THAT(exception_message(other.op->error()), HasSubstr("broadcast failed on rank 1"));
 }
 
 TEST(NcclWork, ABlockingWaitReturnsOnceTheOperationIsDone) {
