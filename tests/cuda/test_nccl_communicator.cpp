@@ -7,6 +7,8 @@
 
 #include "core/comm/comm_debug_mode.h"
 #include "core/comm/hash_store.h"
+#include "core/comm/rank_context.h"
+#include "sim/world.h"
 #include "cuda/nccl_work.h"
 #include "tests/cuda/nccl_testing.h"
 
@@ -33,35 +35,51 @@ std::shared_ptr<NcclCommunicator> world_of_one() {
   return make_nccl_world(std::make_shared<HashStore>(20000ms), 0, 1, o);
 }
 
-TEST(NcclCommunicator, AWorldOfOneRunsEveryCollectiveAndCountsThemAsTheSimDoes) {
+// Every collective of the interface once (all_reduce twice) on `comm`, with tensors on
+// `device`; checks the values a world of one must give and returns what CommDebugMode recorded.
+std::vector<CollectiveRecord> every_collective(Communicator& comm, Device device) {
+  auto make = [&](std::vector<double> v) {
+    return from_vector<double>(v, {static_cast<std::int64_t>(v.size())}, cpu())
+        .to(DType::Float32)
+        .to(device);
+  };
+  CommDebugMode mode;
+  Tensor t = make({1, 2, 3});
+  comm.all_reduce(t)->wait();
+  comm.all_reduce(t, {.op = ReduceOp::Avg})->wait();
+  EXPECT_THAT(values(t), ElementsAre(1, 2, 3));
+  Tensor gathered = make({0, 0, 0});
+  comm.all_gather(gathered, t)->wait();
+  EXPECT_THAT(values(gathered), ElementsAre(1, 2, 3));
+  Tensor scattered = make({0, 0, 0});
+  comm.reduce_scatter(scattered, t, {.op = ReduceOp::Max})->wait();
+  EXPECT_THAT(values(scattered), ElementsAre(1, 2, 3));
+  Tensor swapped = make({0, 0, 0});
+  comm.all_to_all(swapped, t)->wait();
+  EXPECT_THAT(values(swapped), ElementsAre(1, 2, 3));
+  comm.broadcast(t)->wait();
+  Tensor part = make({0, 0, 0});
+  comm.scatter(part, t)->wait();
+  EXPECT_THAT(values(part), ElementsAre(1, 2, 3));
+  comm.barrier()->wait();
+  return mode.records();
+}
+
+TEST(NcclCommunicator, AWorldOfOneRunsEveryCollectiveAndRecordsThemAsTheSimDoes) {
   TENSORPAR_REQUIRE_CUDA_DEVICES(1);
   auto comm = world_of_one();
   EXPECT_EQ(comm->backend(), "nccl");
   EXPECT_EQ(comm->size(), 1);
-  CommDebugMode mode;
-  Tensor t = on_gpu({1, 2, 3}, 0);
-  comm->all_reduce(t)->wait();
-  comm->all_reduce(t, {.op = ReduceOp::Avg})->wait();
-  EXPECT_THAT(values(t), ElementsAre(1, 2, 3));
-  Tensor gathered = on_gpu({0, 0, 0}, 0);
-  comm->all_gather(gathered, t)->wait();
-  EXPECT_THAT(values(gathered), ElementsAre(1, 2, 3));
-  Tensor scattered = on_gpu({0, 0, 0}, 0);
-  comm->reduce_scatter(scattered, t, {.op = ReduceOp::Max})->wait();
-  EXPECT_THAT(values(scattered), ElementsAre(1, 2, 3));
-  Tensor swapped = on_gpu({0, 0, 0}, 0);
-  comm->all_to_all(swapped, t)->wait();
-  EXPECT_THAT(values(swapped), ElementsAre(1, 2, 3));
-  comm->broadcast(t)->wait();
-  Tensor part = on_gpu({0, 0, 0}, 0);
-  comm->scatter(part, t)->wait();
-  EXPECT_THAT(values(part), ElementsAre(1, 2, 3));
-  comm->barrier()->wait();
-  EXPECT_EQ(mode.count(CollectiveKind::AllReduce), 2);
-  for (auto kind : {CollectiveKind::AllGather, CollectiveKind::ReduceScatter,
-                    CollectiveKind::AllToAll, CollectiveKind::Broadcast, CollectiveKind::Scatter,
-                    CollectiveKind::Barrier}) {
-    EXPECT_EQ(mode.count(kind), 1) << collective_name(kind);
+  const std::vector<CollectiveRecord> nccl = every_collective(*comm, gpu(0));
+  const std::vector<CollectiveRecord> sim =
+      sim::run(1, [] { return every_collective(current_world(), cpu()); }).at(0);
+  ASSERT_EQ(nccl.size(), 8u);
+  ASSERT_EQ(nccl.size(), sim.size());
+  for (std::size_t i = 0; i < nccl.size(); ++i) {
+    EXPECT_EQ(nccl[i].kind, sim[i].kind) << i;
+    EXPECT_EQ(nccl[i].bytes, sim[i].bytes) << collective_name(nccl[i].kind);
+    EXPECT_EQ(nccl[i].group, sim[i].group) << collective_name(nccl[i].kind);
+    EXPECT_EQ(nccl[i].op, sim[i].op) << collective_name(nccl[i].kind);
   }
 }
 
