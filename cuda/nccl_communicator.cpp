@@ -146,6 +146,7 @@ NcclCommunicator::NcclCommunicator(Setup setup)
     return nccl_message(state);
   };
   hooks.abort = [this] { abort_comm(); };
+  hooks.thread_start = [device = options_.device] { cudaSetDevice(device); };
   watchdog_ = std::make_shared<NcclWatchdog>(where(), std::move(hooks), options_.watchdog_interval,
                                              options_.on_error);
 }

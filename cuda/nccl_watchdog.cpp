@@ -80,6 +80,12 @@ NcclWatchdog::~NcclWatchdog() {
 }
 
 void NcclWatchdog::run() {
+  if (hooks_.thread_start) {
+    try {
+      hooks_.thread_start();
+    } catch (...) {
+    }
+  }
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
     wake_.wait_for(lock, interval_, [this] { return stopping_; });

@@ -75,6 +75,9 @@ class NcclWatchdog {
     // Aborts the communicator (ncclCommAbort). Called at most once, never under the
     // watchdog's lock.
     std::function<void()> abort;
+    // Runs first on the watchdog's thread: the communicator makes its device current there, so
+    // the thread's CUDA calls never create a context on device 0 of every process.
+    std::function<void()> thread_start;
   };
 
   // `where`: " on rank 1 of group [0, 1, 2]: ", the location in every message. With

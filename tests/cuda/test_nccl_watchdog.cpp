@@ -176,6 +176,20 @@ TEST(NcclWatchdog, ItsThreadFailsALateOperationWithoutAnyoneAsking) {
   EXPECT_EQ(c.aborts, 1);
 }
 
+TEST(NcclWatchdog, ItsThreadRunsTheStartHookFirst) {
+  Counters c;
+  auto hooks = c.hooks();
+  std::atomic<int> started{0};
+  hooks.thread_start = [&] { ++started; };
+  {
+    NcclWatchdog dog(kWhere, hooks, 1ms);
+    for (int i = 0; i < 5000 && started == 0; ++i) std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_EQ(started, 1);
+  NcclWatchdog no_thread(kWhere, hooks, 1ms, NcclErrorHandling::Raise, false);
+  EXPECT_EQ(started, 1);
+}
+
 TEST(NcclWatchdog, OnlyTheFirstFailureCounts) {
   Counters c;
   NcclWatchdog dog(kWhere, c.hooks(), 10ms, NcclErrorHandling::Raise, false);
