@@ -5,6 +5,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "core/comm/comm_debug_mode.h"
 #include "core/comm/hash_store.h"
 #include "core/comm/rank_context.h"
@@ -174,14 +177,26 @@ TEST(NcclCommunicator, RanksOnSeveralGpusReduceGatherAndSplit) {
 
 TEST(NcclCommunicator, ARankThatStopsCallingFailsTheOthersCollectiveNamingIt) {
   TENSORPAR_REQUIRE_CUDA_DEVICES(2);
+  // Rank 1 stays alive (its communicator open) without joining the all_reduce, so rank 0 sees a
+  // stuck collective, not a peer that went away.
+  std::atomic<bool> rank0_done{false};
   EXPECT_THAT(
-      [] {
-        run_nccl(2, [](Communicator& comm, int rank) {
+      [&] {
+        run_nccl(2, [&](Communicator& comm, int rank) {
           comm.barrier()->wait();
-          if (rank == 1) return;  // never joins the all_reduce
-          Tensor t = on_gpu({1.0}, rank);
-          auto work = comm.all_reduce(t, {.timeout = 300ms});
-          dynamic_cast<NcclWork&>(*work).synchronize();
+          if (rank == 1) {
+            while (!rank0_done) std::this_thread::sleep_for(1ms);
+            return;
+          }
+          try {
+            Tensor t = on_gpu({1.0}, rank);
+            auto work = comm.all_reduce(t, {.timeout = 300ms});
+            dynamic_cast<NcclWork&>(*work).synchronize();
+          } catch (...) {
+            rank0_done = true;
+            throw;
+          }
+          rank0_done = true;
         }, 20000ms);
       },
       ::testing::ThrowsMessage<CommTimeoutError>(
