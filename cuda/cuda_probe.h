@@ -9,8 +9,10 @@
 namespace tensorpar::cuda {
 
 struct CudaProbe {
-  int count = 0;       // devices visible to this process (CUDA_VISIBLE_DEVICES applies)
-  std::string reason;  // why count is 0: the runtime's message ("no CUDA-capable device is detected")
+  // Devices visible to this process (CUDA_VISIBLE_DEVICES applies).
+  int count = 0;
+  // Why count is 0: the runtime's message ("no CUDA-capable device is detected").
+  std::string reason;
 };
 
 CudaProbe probe_cuda_devices();

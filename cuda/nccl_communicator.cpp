@@ -220,8 +220,8 @@ WorkPtr NcclCommunicator::issue(const std::string& what, Milliseconds timeout,
                                 const std::function<int(ncclComm*, cudaStream_t)>& launch) {
   if (auto failure = watchdog_->failure()) {
     return std::make_shared<CompletedWork>(std::make_exception_ptr(
-        CommError(cat(what, " failed", where(), "the NCCL communicator was aborted earlier: ",
-                      exception_message(failure)))));
+        CommError(cat(what, " failed", where(),
+                      "the NCCL communicator was aborted earlier: ", exception_message(failure)))));
   }
   std::exception_ptr error;
   try {
@@ -231,7 +231,8 @@ WorkPtr NcclCommunicator::issue(const std::string& what, Milliseconds timeout,
     int rc = ncclSuccess;
     {
       std::lock_guard<std::mutex> lock(comm_mutex_);
-      if (!comm_) throw CommError(cat(what, " failed", where(), "the NCCL communicator was aborted"));
+      if (!comm_)
+        throw CommError(cat(what, " failed", where(), "the NCCL communicator was aborted"));
       ready_->record(compute);
       stream_->wait(*ready_);
       rc = settle(launch(comm_, stream_->get()), comm_, deadline_after(timeout));
@@ -243,8 +244,8 @@ WorkPtr NcclCommunicator::issue(const std::string& what, Milliseconds timeout,
     }
     if (rc != ncclSuccess) throw CommError(cat(what, " failed", where(), nccl_message(rc)));
     auto kept = std::make_shared<std::vector<Tensor>>(std::move(keep_alive));
-    auto op = std::make_shared<WatchedOp>(what, timeout, [done] { return done->query(); },
-                                          std::move(kept));
+    auto op = std::make_shared<WatchedOp>(
+        what, timeout, [done] { return done->query(); }, std::move(kept));
     watchdog_->watch(op);
     return std::make_shared<NcclWork>(op, done, watchdog_, options_.compute_stream,
                                       options_.blocking_wait || host_blocking, where());
@@ -366,7 +367,8 @@ WorkPtr NcclCommunicator::do_scatter(Tensor& output, const Tensor& input,
                  }
                  int rc = ncclGroupStart();
                  for (int r = 0; r < ranks && rc == ncclSuccess; ++r) {
-                   if (r != root) rc = first_error(rc, ncclSend(in + r * block, n, type, r, comm, stream));
+                   if (r != root)
+                     rc = first_error(rc, ncclSend(in + r * block, n, type, r, comm, stream));
                  }
                  return first_error(rc, ncclGroupEnd());
                });
@@ -379,8 +381,7 @@ WorkPtr NcclCommunicator::do_send(const Tensor& tensor, int dst, const PointToPo
   const void* buffer = tensor.device_data();
   const ncclDataType_t type = nccl_dtype(tensor.dtype());
   return issue(cat("send to rank ", global_ranks_[dst], " (tag ", opts.tag, ")"),
-               timeout_of(opts.timeout), {tensor}, false,
-               [=](ncclComm* comm, cudaStream_t stream) {
+               timeout_of(opts.timeout), {tensor}, false, [=](ncclComm* comm, cudaStream_t stream) {
                  return ncclSend(buffer, n, type, dst, comm, stream);
                });
 }
@@ -392,8 +393,7 @@ WorkPtr NcclCommunicator::do_recv(Tensor& tensor, int src, const PointToPointOpt
   void* buffer = tensor.device_data();
   const ncclDataType_t type = nccl_dtype(tensor.dtype());
   return issue(cat("recv from rank ", global_ranks_[src], " (tag ", opts.tag, ")"),
-               timeout_of(opts.timeout), {tensor}, false,
-               [=](ncclComm* comm, cudaStream_t stream) {
+               timeout_of(opts.timeout), {tensor}, false, [=](ncclComm* comm, cudaStream_t stream) {
                  return ncclRecv(buffer, n, type, src, comm, stream);
                });
 }
@@ -427,12 +427,12 @@ std::shared_ptr<Communicator> NcclCommunicator::do_split(int color, int key) {
     }
   }
   if (rc != ncclSuccess) {
-    auto error = rc == ncclInProgress
-                     ? std::make_exception_ptr(CommTimeoutError(
-                           cat("split timed out after ", options_.timeout.count(), " ms", where(),
-                               "ncclCommSplit did not finish")))
-                     : std::make_exception_ptr(
-                           CommError(cat("split failed", where(), nccl_message(rc))));
+    auto error =
+        rc == ncclInProgress
+            ? std::make_exception_ptr(
+                  CommTimeoutError(cat("split timed out after ", options_.timeout.count(), " ms",
+                                       where(), "ncclCommSplit did not finish")))
+            : std::make_exception_ptr(CommError(cat("split failed", where(), nccl_message(rc))));
     watchdog_->fail(error);
     std::rethrow_exception(error);
   }
@@ -459,8 +459,8 @@ std::shared_ptr<NcclCommunicator> make_nccl_world(std::shared_ptr<Store> store, 
                                                   NcclOptions options) {
   check_arg(store != nullptr, "make_nccl_world: store is null");
   check_arg(size >= 1, "make_nccl_world: size ", size, " must be at least 1");
-  check_arg(rank >= 0 && rank < size, "make_nccl_world: rank ", rank,
-            " is out of range for size ", size);
+  check_arg(rank >= 0 && rank < size, "make_nccl_world: rank ", rank, " is out of range for size ",
+            size);
   validate(options);
   if (options.device < 0) {
     try {

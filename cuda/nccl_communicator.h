@@ -40,7 +40,7 @@
 // ncclCommGetAsyncError; on a timeout or an asynchronous error it aborts the communicator
 // (ncclCommAbort) and fails the pending Works with CommTimeoutError or CommError naming the
 // collective, the rank and the group:
-//   "all_reduce timed out after 2000 ms on rank 1 of group [0, 1]: it did not finish on the GPU ..."
+//   "all_reduce timed out after 2000 ms on rank 1 of group [0, 1]: it did not finish ..."
 // After that every collective of the communicator fails at once. An NCCL call that fails when
 // issued gives a Work that rethrows CommError quoting NCCL's message.
 #include <memory>
@@ -65,7 +65,7 @@ class NcclCommunicator final : public Communicator {
   // What a communicator is built from: make_nccl_world and split() fill it in.
   struct Setup {
     std::shared_ptr<Store> store;
-    std::string prefix;             // this communicator's keys on the store
+    std::string prefix;  // this communicator's keys on the store
     int rank = 0;
     std::vector<int> global_ranks;  // the group's world ranks in group-rank order
     NcclOptions options;            // options.device resolved (>= 0)

@@ -15,8 +15,8 @@ void check_optional_int(const char* name, int value, int low, int high) {
 }  // namespace
 
 void validate(const NcclOptions& options) {
-  check_arg(options.device >= -1, "NcclOptions: device must be -1 (the current device) or >= 0, got ",
-            options.device);
+  check_arg(options.device >= -1,
+            "NcclOptions: device must be -1 (the current device) or >= 0, got ", options.device);
   check_arg(options.timeout.count() > 0, "NcclOptions: timeout must be > 0 ms, got ",
             options.timeout.count(), " ms");
   check_arg(options.watchdog_interval.count() > 0,
@@ -26,8 +26,9 @@ void validate(const NcclOptions& options) {
   check_optional_int("min_ctas", options.min_ctas, 1, 64);
   check_optional_int("max_ctas", options.max_ctas, 1, 64);
   check_optional_int("cga_cluster_size", options.cga_cluster_size, 0, 8);
-  check_arg(options.min_ctas == -1 || options.max_ctas == -1 || options.min_ctas <= options.max_ctas,
-            "NcclOptions: min_ctas ", options.min_ctas, " exceeds max_ctas ", options.max_ctas);
+  check_arg(
+      options.min_ctas == -1 || options.max_ctas == -1 || options.min_ctas <= options.max_ctas,
+      "NcclOptions: min_ctas ", options.min_ctas, " exceeds max_ctas ", options.max_ctas);
 }
 
 }  // namespace tensorpar::cuda

@@ -21,8 +21,8 @@ StoreBytes exchange_unique_id(Store& store, const std::string& key, int rank, st
   try {
     store.wait({key}, timeout);
   } catch (const StoreTimeoutError& e) {
-    throw CommTimeoutError(cat("NCCL initialisation timed out after ", timeout.count(), " ms", where,
-                               "rank 0 never published the unique id under \"", key, "\" (",
+    throw CommTimeoutError(cat("NCCL initialisation timed out after ", timeout.count(), " ms",
+                               where, "rank 0 never published the unique id under \"", key, "\" (",
                                e.what(), ")"));
   }
   StoreBytes id = store.get(key);
@@ -49,7 +49,8 @@ std::vector<int> split_members(const std::vector<std::pair<int, int>>& color_key
 }
 
 std::vector<int> exchange_split(Store& store, const std::string& prefix, int rank, int size,
-                                int color, int key, Milliseconds timeout, const std::string& where) {
+                                int color, int key, Milliseconds timeout,
+                                const std::string& where) {
   store.set(cat(prefix, "rank", rank), cat(color, " ", key));
   std::vector<std::string> keys;
   for (int r = 0; r < size; ++r) keys.push_back(cat(prefix, "rank", r));
@@ -60,8 +61,8 @@ std::vector<int> exchange_split(Store& store, const std::string& prefix, int ran
     for (int r = 0; r < size; ++r) {
       if (!store.check({keys[r]})) missing += cat(missing.empty() ? "" : ", ", r);
     }
-    throw CommTimeoutError(cat("split timed out after ", timeout.count(), " ms", where,
-                               "ranks [", missing, "] never called split"));
+    throw CommTimeoutError(cat("split timed out after ", timeout.count(), " ms", where, "ranks [",
+                               missing, "] never called split"));
   }
   std::vector<std::pair<int, int>> all(static_cast<std::size_t>(size));
   for (int r = 0; r < size; ++r) {

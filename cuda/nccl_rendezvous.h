@@ -29,7 +29,8 @@ StoreBytes exchange_unique_id(Store& store, const std::string& key, int rank, st
                               const std::string& where);
 
 // The parent ranks of `color`'s group, ordered by (key, parent rank); empty for a negative color.
-std::vector<int> split_members(const std::vector<std::pair<int, int>>& color_key_by_rank, int color);
+std::vector<int> split_members(const std::vector<std::pair<int, int>>& color_key_by_rank,
+                               int color);
 
 // Every rank's (color, key) of one split, exchanged under `prefix`, then split_members for this
 // rank's color. Collective over the parent's `size` ranks; CommTimeoutError when some rank does

@@ -42,7 +42,8 @@ bool CommEvent::query() const {
 
 CommStream::CommStream(bool priority_high) {
   int least = 0, greatest = 0;
-  cuda_check(cudaDeviceGetStreamPriorityRange(&least, &greatest), "cudaDeviceGetStreamPriorityRange");
+  cuda_check(cudaDeviceGetStreamPriorityRange(&least, &greatest),
+             "cudaDeviceGetStreamPriorityRange");
   cuda_check(cudaStreamCreateWithPriority(&stream_, cudaStreamNonBlocking,
                                           priority_high ? greatest : least),
              "cudaStreamCreateWithPriority");

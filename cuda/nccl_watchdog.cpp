@@ -106,9 +106,9 @@ void NcclWatchdog::watch(const std::shared_ptr<WatchedOp>& op) {
     }
     failure = failure_;
   }
-  op->fail(std::make_exception_ptr(CommError(cat(op->what(), " failed", where_,
-                                                 "the NCCL communicator was aborted earlier: ",
-                                                 exception_message(failure)))));
+  op->fail(std::make_exception_ptr(
+      CommError(cat(op->what(), " failed", where_,
+                    "the NCCL communicator was aborted earlier: ", exception_message(failure)))));
 }
 
 void NcclWatchdog::check(DeadlineClock::time_point now) {
@@ -139,7 +139,8 @@ void NcclWatchdog::check(DeadlineClock::time_point now) {
   }
   if (!error && hooks_.async_error) {
     if (const std::optional<std::string> text = hooks_.async_error()) {
-      auto oldest = std::find_if(ops.begin(), ops.end(), [](const auto& op) { return !op->settled(); });
+      auto oldest =
+          std::find_if(ops.begin(), ops.end(), [](const auto& op) { return !op->settled(); });
       cause = oldest == ops.end() ? nullptr : oldest->get();
       error = std::make_exception_ptr(
           CommError(cat(cause ? cause->what() : std::string("the communicator"), " failed", where_,

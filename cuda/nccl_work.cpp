@@ -48,7 +48,8 @@ void NcclWork::block(std::optional<Milliseconds> timeout) {
     try {
       done = op_->poll();
     } catch (const std::exception& e) {
-      auto error = std::make_exception_ptr(CommError(cat(op_->what(), " failed", where_, e.what())));
+      auto error =
+          std::make_exception_ptr(CommError(cat(op_->what(), " failed", where_, e.what())));
       if (auto watchdog = watchdog_.lock()) watchdog->fail(error, op_.get());
       std::rethrow_exception(error);
     }

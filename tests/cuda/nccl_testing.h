@@ -3,9 +3,8 @@
 // tensors when the build registers none of its own (a plain cudaMalloc allocator and synchronous
 // copies: enough to move test data to the device and back), and W rank threads, one GPU each,
 // each with its own NcclCommunicator over one HashStore.
-#include <gtest/gtest.h>
-
 #include <cuda_runtime_api.h>
+#include <gtest/gtest.h>
 
 #include <memory>
 
@@ -60,12 +59,12 @@ inline void ensure_cuda_memory() {
   register_device_interface(DeviceType::CUDA, &interface);
 }
 
-#define TENSORPAR_REQUIRE_CUDA_DEVICES(n)                                        \
-  do {                                                                           \
-    const int found = ::tensorpar::nccl_testing::cuda_devices();                 \
-    if (found == 0) GTEST_SKIP() << "no CUDA device";                            \
+#define TENSORPAR_REQUIRE_CUDA_DEVICES(n)                                                 \
+  do {                                                                                    \
+    const int found = ::tensorpar::nccl_testing::cuda_devices();                          \
+    if (found == 0) GTEST_SKIP() << "no CUDA device";                                     \
     if (found < (n)) GTEST_SKIP() << "needs " << (n) << " CUDA devices, found " << found; \
-    ::tensorpar::nccl_testing::ensure_cuda_memory();                             \
+    ::tensorpar::nccl_testing::ensure_cuda_memory();                                      \
   } while (0)
 
 inline Device gpu(int index) { return Device{DeviceType::CUDA, index}; }

@@ -11,8 +11,8 @@
 #include "core/comm/comm_debug_mode.h"
 #include "core/comm/hash_store.h"
 #include "core/comm/rank_context.h"
-#include "sim/world.h"
 #include "cuda/nccl_work.h"
+#include "sim/world.h"
 #include "tests/cuda/nccl_testing.h"
 
 namespace tensorpar::cuda {
@@ -28,7 +28,9 @@ using ::testing::HasSubstr;
 std::vector<double> values(const Tensor& t) { return to_vector<double>(t.to(cpu())); }
 
 Tensor on_gpu(const std::vector<double>& v, int device, DType dtype = DType::Float32) {
-  return from_vector<double>(v, {static_cast<std::int64_t>(v.size())}, cpu()).to(dtype).to(gpu(device));
+  return from_vector<double>(v, {static_cast<std::int64_t>(v.size())}, cpu())
+      .to(dtype)
+      .to(gpu(device));
 }
 
 std::shared_ptr<NcclCommunicator> world_of_one() {
@@ -163,7 +165,8 @@ TEST(NcclCommunicator, RanksOnSeveralGpusReduceGatherAndSplit) {
     Tensor one = on_gpu({1.0}, rank);
     half->all_reduce(one)->wait();
     EXPECT_EQ(values(one)[0], half->size());
-    EXPECT_EQ(half->global_ranks().front(), rank % 2 == 0 ? (world - 1) / 2 * 2 : (world - 2) / 2 * 2 + 1);
+    EXPECT_EQ(half->global_ranks().front(),
+              rank % 2 == 0 ? (world - 1) / 2 * 2 : (world - 2) / 2 * 2 + 1);
     if (rank == 1) {
       Tensor out = on_gpu({0, 0}, rank);
       comm.recv(out, 0)->wait();
@@ -182,22 +185,25 @@ TEST(NcclCommunicator, ARankThatStopsCallingFailsTheOthersCollectiveNamingIt) {
   std::atomic<bool> rank0_done{false};
   EXPECT_THAT(
       [&] {
-        run_nccl(2, [&](Communicator& comm, int rank) {
-          comm.barrier()->wait();
-          if (rank == 1) {
-            while (!rank0_done) std::this_thread::sleep_for(1ms);
-            return;
-          }
-          try {
-            Tensor t = on_gpu({1.0}, rank);
-            auto work = comm.all_reduce(t, {.timeout = 300ms});
-            dynamic_cast<NcclWork&>(*work).synchronize();
-          } catch (...) {
-            rank0_done = true;
-            throw;
-          }
-          rank0_done = true;
-        }, 20000ms);
+        run_nccl(
+            2,
+            [&](Communicator& comm, int rank) {
+              comm.barrier()->wait();
+              if (rank == 1) {
+                while (!rank0_done) std::this_thread::sleep_for(1ms);
+                return;
+              }
+              try {
+                Tensor t = on_gpu({1.0}, rank);
+                auto work = comm.all_reduce(t, {.timeout = 300ms});
+                dynamic_cast<NcclWork&>(*work).synchronize();
+              } catch (...) {
+                rank0_done = true;
+                throw;
+              }
+              rank0_done = true;
+            },
+            20000ms);
       },
       ::testing::ThrowsMessage<CommTimeoutError>(
           HasSubstr("all_reduce timed out after 300 ms on rank 0 of group [0, 1]")));

@@ -45,7 +45,8 @@ TEST(NcclOptions, EachBadFieldIsNamedWithItsValue) {
   expect_refused(o, "NcclOptions: max_ctas must be -1 (NCCL's default) or in [1, 64], got 65");
   o = {};
   o.cga_cluster_size = 9;
-  expect_refused(o, "NcclOptions: cga_cluster_size must be -1 (NCCL's default) or in [0, 8], got 9");
+  expect_refused(o,
+                 "NcclOptions: cga_cluster_size must be -1 (NCCL's default) or in [0, 8], got 9");
   o = {};
   o.min_ctas = 8;
   o.max_ctas = 4;

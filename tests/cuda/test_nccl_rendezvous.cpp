@@ -30,10 +30,13 @@ TEST(NcclRendezvous, RankZeroMakesTheUniqueIdAndEveryRankGetsTheSameBytes) {
   std::atomic<int> made{0};
   std::vector<StoreBytes> got(5);
   testing_support::run_rank_threads(5, [&](int rank) {
-    got[rank] = exchange_unique_id(store, "nccl/unique_id", rank, kIdBytes, 5000ms, [&] {
-      ++made;
-      return id_of(3);
-    }, " on rank r: ");
+    got[rank] = exchange_unique_id(
+        store, "nccl/unique_id", rank, kIdBytes, 5000ms,
+        [&] {
+          ++made;
+          return id_of(3);
+        },
+        " on rank r: ");
   });
   EXPECT_EQ(made, 1);
   for (const auto& id : got) EXPECT_EQ(id, id_of(3));
@@ -43,8 +46,9 @@ TEST(NcclRendezvous, AMissingRankZeroIsATimeoutNamingTheKey) {
   HashStore store(5000ms);
   EXPECT_THAT(
       [&] {
-        exchange_unique_id(store, "nccl/unique_id", 2, kIdBytes, 30ms, [] { return id_of(0); },
-                           " on rank 2 of group [0, 1, 2]: ");
+        exchange_unique_id(
+            store, "nccl/unique_id", 2, kIdBytes, 30ms, [] { return id_of(0); },
+            " on rank 2 of group [0, 1, 2]: ");
       },
       ::testing::ThrowsMessage<CommTimeoutError>(HasSubstr(
           "NCCL initialisation timed out after 30 ms on rank 2 of group [0, 1, 2]: rank 0 never "
@@ -56,8 +60,9 @@ TEST(NcclRendezvous, AnIdOfTheWrongSizeIsRejectedNamingBothSizes) {
   store.set("nccl/unique_id", StoreBytes(12, 0));
   EXPECT_THAT(
       [&] {
-        exchange_unique_id(store, "nccl/unique_id", 1, kIdBytes, 1000ms, [] { return id_of(0); },
-                           " on rank 1 of group [0, 1]: ");
+        exchange_unique_id(
+            store, "nccl/unique_id", 1, kIdBytes, 1000ms, [] { return id_of(0); },
+            " on rank 1 of group [0, 1]: ");
       },
       ::testing::ThrowsMessage<CommError>(
           HasSubstr("the unique id under \"nccl/unique_id\" has 12 bytes, expected 128")));
@@ -90,7 +95,10 @@ TEST(NcclRendezvous, ARankThatNeverSplitsIsATimeoutNamingIt) {
   store.set("nccl/split0/rank0", std::string("0 0"));
   store.set("nccl/split0/rank2", std::string("0 0"));
   EXPECT_THAT(
-      [&] { exchange_split(store, "nccl/split0/", 0, 4, 0, 0, 30ms, " on rank 0 of group [0, 1, 2, 3]: "); },
+      [&] {
+        exchange_split(store, "nccl/split0/", 0, 4, 0, 0, 30ms,
+                       " on rank 0 of group [0, 1, 2, 3]: ");
+      },
       ::testing::ThrowsMessage<CommTimeoutError>(HasSubstr(
           "split timed out after 30 ms on rank 0 of group [0, 1, 2, 3]: ranks [1, 3] never called "
           "split")));

@@ -30,8 +30,8 @@ struct FakeOp {
          DeadlineClock::time_point issued = DeadlineClock::now(),
          std::shared_ptr<void> keep_alive = nullptr) {
     auto flag = done;
-    op = std::make_shared<WatchedOp>(what, timeout, [flag] { return flag->load(); },
-                                     std::move(keep_alive), issued);
+    op = std::make_shared<WatchedOp>(
+        what, timeout, [flag] { return flag->load(); }, std::move(keep_alive), issued);
   }
 };
 
@@ -154,7 +154,8 @@ TEST(NcclWatchdog, AFailingCompletionQueryFailsTheGroup) {
   Counters c;
   NcclWatchdog dog(kWhere, c.hooks(), 10ms, NcclErrorHandling::Raise, false);
   auto op = std::make_shared<WatchedOp>("all_to_all", 60000ms, []() -> bool {
-    throw std::runtime_error("cudaEventQuery: CUDA error 'an illegal memory access was encountered'");
+    throw std::runtime_error(
+        "cudaEventQuery: CUDA error 'an illegal memory access was encountered'");
   });
   dog.watch(op);
   dog.check();
@@ -224,8 +225,8 @@ TEST(NcclWatchdogDeathTest, TearDownEndsTheProcessWithTheFailure) {
 // events, so a fake operation shows what wait() does.
 TEST(NcclWork, WaitRethrowsTheFailureTheWatchdogRecorded) {
   Counters c;
-  auto dog = std::make_shared<NcclWatchdog>(kWhere, c.hooks(), 10ms, NcclErrorHandling::Raise,
-                                            false);
+  auto dog =
+      std::make_shared<NcclWatchdog>(kWhere, c.hooks(), 10ms, NcclErrorHandling::Raise, false);
   const auto t0 = DeadlineClock::now();
   FakeOp late("all_reduce", 5ms, t0);
   dog->watch(late.op);
@@ -239,8 +240,8 @@ TEST(NcclWork, WaitRethrowsTheFailureTheWatchdogRecorded) {
 
 TEST(NcclWork, AWaitTimeoutFailsTheGroupAndAbortsTheCommunicator) {
   Counters c;
-  auto dog = std::make_shared<NcclWatchdog>(kWhere, c.hooks(), 10ms, NcclErrorHandling::Raise,
-                                            false);
+  auto dog =
+      std::make_shared<NcclWatchdog>(kWhere, c.hooks(), 10ms, NcclErrorHandling::Raise, false);
   FakeOp stuck("all_gather", 60000ms);
   FakeOp other("broadcast", 60000ms);
   dog->watch(stuck.op);
@@ -257,8 +258,8 @@ TEST(NcclWork, AWaitTimeoutFailsTheGroupAndAbortsTheCommunicator) {
 
 TEST(NcclWork, ABlockingWaitReturnsOnceTheOperationIsDone) {
   Counters c;
-  auto dog = std::make_shared<NcclWatchdog>(kWhere, c.hooks(), 10ms, NcclErrorHandling::Raise,
-                                            false);
+  auto dog =
+      std::make_shared<NcclWatchdog>(kWhere, c.hooks(), 10ms, NcclErrorHandling::Raise, false);
   FakeOp op("barrier", 60000ms);
   dog->watch(op.op);
   NcclWork work(op.op, nullptr, dog, nullptr, true, kWhere);
