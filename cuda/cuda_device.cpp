@@ -8,6 +8,7 @@
 #include "core/kernels/backend.h"
 #include "cuda/caching_allocator.h"
 #include "cuda/cuda_error.h"
+#include "cuda/cuda_probe.h"
 #include "cuda/device_interface.h"
 #include "cuda/kernels/cuda_backend.h"
 #include "cuda/stream.h"
@@ -16,25 +17,9 @@ namespace tensorpar::cuda {
 
 namespace {
 
-struct Probe {
-  int count = 0;
-  std::string reason;
-};
-
 // The runtime is asked once: without a driver every call fails the same way.
-const Probe& probe() {
-  static const Probe result = [] {
-    Probe p;
-    const cudaError_t status = cudaGetDeviceCount(&p.count);
-    if (status != cudaSuccess) {
-      p.count = 0;
-      p.reason = std::string(cudaGetErrorName(status)) + ": " + cudaGetErrorString(status);
-      (void)cudaGetLastError();
-    } else if (p.count == 0) {
-      p.reason = "the driver reports 0 devices";
-    }
-    return p;
-  }();
+const CudaProbe& probe() {
+  static const CudaProbe result = probe_cuda_devices();
   return result;
 }
 

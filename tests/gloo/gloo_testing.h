@@ -11,6 +11,7 @@
 
 #include "core/comm/hash_store.h"
 #include "gloo/gloo_communicator.h"
+#include "support/rank_threads.h"
 
 namespace tensorpar::gloo_testing {
 
@@ -21,22 +22,10 @@ using namespace std::chrono_literals;
 template <class F>
 void run_gloo(int world, F&& body, Milliseconds timeout = 5000ms) {
   auto store = std::make_shared<HashStore>(timeout);
-  std::vector<std::exception_ptr> errors(world);
-  std::vector<std::thread> threads;
-  for (int r = 0; r < world; ++r) {
-    threads.emplace_back([&, r] {
-      try {
-        auto comm = gloo::make_gloo_world(store, r, world, {.timeout = timeout});
-        body(*comm, r);
-      } catch (...) {
-        errors[r] = std::current_exception();
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  for (auto& e : errors) {
-    if (e) std::rethrow_exception(e);
-  }
+  testing_support::run_rank_threads(world, [&](int r) {
+    auto comm = gloo::make_gloo_world(store, r, world, {.timeout = timeout});
+    body(*comm, r);
+  });
 }
 
 }  // namespace tensorpar::gloo_testing

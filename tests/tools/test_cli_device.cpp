@@ -1,16 +1,17 @@
 // --device for train and check: the stand-in accelerator gives the CPU's losses and collective
-// counts exactly; cuda without a CUDA build, and unknown names, are clear errors.
+// counts exactly; cuda without a GPU or a CUDA build, nccl without NCCL, and unknown names, are
+// clear errors.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
+#ifdef TENSORPAR_HAVE_CUDA
+#include "cuda/cuda_probe.h"
+#endif
 #include "tools/cli_testing.h"
 #include "tools/json_reader.h"
-#ifdef TENSORPAR_HAVE_CUDA
-#include "cuda/cuda_device.h"
-#endif
 
 namespace {
 
@@ -79,20 +80,54 @@ TEST(CliDevice, CheckRunsTheWholeRuleMatrixOnTheStandInAsOnTheCpu) {
   }
 }
 
+// Whether this machine has a GPU the tensorpar binary could use (a build with CUDA only).
+bool machine_has_cuda_device() {
 #ifdef TENSORPAR_HAVE_CUDA
-TEST(CliDevice, CudaWithoutAGpuFailsAtOnceSayingSo) {
-  if (tensorpar::cuda::device_count() > 0) GTEST_SKIP() << "this machine has a CUDA device";
-  const auto r = run_cli("train --device cuda");
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_THAT(r.out, HasSubstr("--device cuda: no CUDA device"));
-}
+  return tensorpar::cuda::probe_cuda_devices().count > 0;
 #else
-TEST(CliDevice, CudaWithoutACudaBuildFailsAtOnceSayingSo) {
-  const auto r = run_cli("train --device cuda");
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_THAT(r.out, HasSubstr("--device cuda: this tensorpar was built without CUDA"));
-}
+  return false;
 #endif
+}
+
+// Without a GPU (or without CUDA in the build) --device cuda fails at once, saying which.
+TEST(CliDevice, CudaWithoutAGpuFailsAtOnceSayingWhy) {
+  if (machine_has_cuda_device()) GTEST_SKIP() << "this machine has a CUDA device";
+  for (const char* command : {"train --device cuda", "check --device cuda"}) {
+    const auto r = run_cli(command);
+    EXPECT_EQ(r.exit_code, 1) << command;
+#ifdef TENSORPAR_HAVE_CUDA
+    EXPECT_THAT(r.out, HasSubstr("--device cuda: no CUDA device (")) << command;
+#else
+    EXPECT_THAT(r.out, HasSubstr("--device cuda: this tensorpar was built without CUDA")) << command;
+#endif
+  }
+}
+
+// --backend nccl: a build without NCCL says so; with NCCL, it means --device cuda, so a machine
+// without a GPU fails at once as above, before looking for a launcher.
+TEST(CliDevice, NcclNeedsANcclBuildAndAGpu) {
+  if (machine_has_cuda_device()) GTEST_SKIP() << "this machine has a CUDA device";
+  const auto r = run_cli("train --backend nccl");
+  EXPECT_EQ(r.exit_code, 1);
+#ifdef TENSORPAR_HAVE_NCCL
+  EXPECT_THAT(r.out, HasSubstr("--device cuda: no CUDA device ("));
+#else
+  EXPECT_THAT(r.out, HasSubstr("--backend nccl: this tensorpar was built without NCCL"));
+#endif
+}
+
+TEST(CliDevice, NcclMovesCudaTensorsOnly) {
+#ifndef TENSORPAR_HAVE_NCCL
+  GTEST_SKIP() << "built without NCCL";
+#endif
+  const auto r = run_cli("train --backend nccl --device cpu");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.out, HasSubstr("--backend nccl moves CUDA tensors only; use --device cuda"));
+  const auto s = run_cli("redistribute --backend nccl --mesh 2 --shape 4 --from S0 --to R");
+  EXPECT_EQ(s.exit_code, 2);
+  EXPECT_THAT(s.out,
+              HasSubstr("--backend nccl: redistribute moves CPU tensors; use --backend sim or gloo"));
+}
 
 TEST(CliDevice, AnUnknownDeviceIsAUsageError) {
   const auto r = run_cli("check --device tpu");

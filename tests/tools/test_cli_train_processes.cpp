@@ -1,9 +1,10 @@
-// `tensorpar train --backend gloo` and `tensorpar redistribute --backend gloo` under
-// `tensorpar run`: the same report as the simulated run (losses, reference, collectives per
-// phase and their bytes), printed once by rank 0, plus `backend`.
+// `tensorpar train --backend gloo` (and nccl, on GPUs) and `tensorpar redistribute --backend
+// gloo` under `tensorpar run`: the same report as the simulated run (losses, reference,
+// collectives per phase and their bytes), printed once by rank 0, plus `backend`.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cmath>
@@ -15,6 +16,9 @@
 #include <sstream>
 #include <string>
 
+#ifdef TENSORPAR_HAVE_CUDA
+#include "cuda/cuda_probe.h"
+#endif
 #include "tools/cli_testing.h"
 #include "tools/json_reader.h"
 
@@ -75,10 +79,12 @@ Value sim_json(const std::string& args) {
   return parse_json(r.out);
 }
 
-// Same keys (backend apart), same losses within `tolerance`, same reference losses, the same
-// collectives and bytes per phase, both verified.
-void expect_same_training(const Value& gloo, const Value& sim, double tolerance) {
-  EXPECT_EQ(gloo["backend"].str(), "gloo");
+// Same keys (backend apart), same losses within `tolerance`, the same reference losses (within
+// `ref_tolerance`: 0 for the same device), the same collectives and bytes per phase, both
+// verified.
+void expect_same_training(const Value& gloo, const Value& sim, double tolerance,
+                          const std::string& backend = "gloo", double ref_tolerance = 0) {
+  EXPECT_EQ(gloo["backend"].str(), backend);
   EXPECT_EQ(sim["backend"].str(), "sim");
   std::vector<std::string> gloo_keys, sim_keys;
   for (const auto& [k, v] : gloo.obj()) gloo_keys.push_back(k);
@@ -92,7 +98,8 @@ void expect_same_training(const Value& gloo, const Value& sim, double tolerance)
     const double ref = ss[i]["ref_loss"].num();
     EXPECT_NEAR(gs[i]["loss"].num(), ss[i]["loss"].num(), tolerance * std::max(1.0, std::abs(ref)))
         << "step " << i + 1;
-    EXPECT_EQ(gs[i]["ref_loss"].num(), ref) << "step " << i + 1;
+    EXPECT_NEAR(gs[i]["ref_loss"].num(), ref, ref_tolerance * std::max(1.0, std::abs(ref)))
+        << "step " << i + 1;
   }
   for (const char* phase : {"forward", "backward", "optimizer"}) {
     std::map<std::string, double> g, s;
@@ -163,10 +170,68 @@ TEST(CliTrainGloo, AWorldFlagOtherThanTheJobsIsAUsageError) {
   EXPECT_THAT(r.out, HasSubstr("exitcode  : 2"));
 }
 
+// --mesh on gloo: the same 2-D step as on the simulated backend, its dp bucket all_reduce apart
+// from the tp collectives. With dp 3 over 8 rows (3, 3, 2) the tp groups' bytes differ, so the
+// ranks' steps are not uniform.
+TEST(CliTrainGloo, A2dMeshTrainsAsTheSimulatedRun) {
+  const std::string args = kSmall + "--steps 2 --dtype f64 --mesh dp=2,tp=2";
+  const Value gloo = job_json(4, args + " --backend gloo");
+  expect_same_training(gloo, sim_json(args), 1e-9);
+  EXPECT_EQ(gloo["mesh"]["dp"].num(), 2);
+  EXPECT_EQ(gloo["comm_dp"]["backward"]["all_reduce"].num(), 1);
+  const Value uneven = job_json(6, "train --layers 2 --dim 16 --heads 4 --vocab 32 --seq 8 "
+                                   "--batch 8 --steps 2 --dtype f64 --mesh dp=3,tp=2 --backend gloo");
+  EXPECT_TRUE(uneven["verified"].boolean());
+  EXPECT_FALSE(uneven["comm_uniform"].boolean());
+}
+
+TEST(CliTrainGloo, AMeshOtherThanTheJobsWorldIsAUsageError) {
+  const Result r = run_job(2, kSmall + "--backend gloo --mesh dp=2,tp=2", /*with_stderr=*/true);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("--mesh dp=2,tp=2 has 4 ranks but WORLD_SIZE=2"));
+}
+
 TEST(CliTrainGloo, AnUnknownBackendIsAUsageError) {
   const Result r = run_cli(kSmall + "--backend carrier-pigeon");
   EXPECT_EQ(r.exit_code, 2) << r.out;
   EXPECT_THAT(r.out, HasSubstr("--backend must be one of sim, gloo"));
+}
+
+// ---- nccl: one process per GPU ----
+
+int cuda_devices() {
+#ifdef TENSORPAR_HAVE_CUDA
+  return cuda::probe_cuda_devices().count;
+#else
+  return 0;
+#endif
+}
+
+// Up to two GPUs (one process each) train as the sim's ranks on the CPU: the same losses, the same
+// collectives and bytes per phase; the reference ran on rank 0's GPU, so its losses agree with
+// the CPU's within f64 rounding.
+TEST(CliTrainNccl, ProcessesOnGpusTrainAsTheSimulatedRunInFloat64) {
+#ifndef TENSORPAR_HAVE_NCCL
+  GTEST_SKIP() << "built without NCCL";
+#endif
+  const int gpus = cuda_devices();
+  if (gpus == 0) GTEST_SKIP() << "no CUDA device";
+  const int world = std::min(gpus, 2);
+  const std::string args = kSmall + "--steps 3 --dtype f64";
+  expect_same_training(job_json(world, args + " --backend nccl"),
+                       sim_json(args + " --world " + std::to_string(world)), 1e-9, "nccl", 1e-9);
+}
+
+// Without a GPU every worker fails at once, and the launcher reports the job failed.
+TEST(CliTrainNccl, WithoutAGpuTheWorkersFailAtOnceSayingWhy) {
+#ifndef TENSORPAR_HAVE_NCCL
+  GTEST_SKIP() << "built without NCCL";
+#endif
+  if (cuda_devices() > 0) GTEST_SKIP() << "this machine has a CUDA device";
+  const Result r = run_job(2, kSmall + "--backend nccl", /*with_stderr=*/true);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("--device cuda: no CUDA device ("));
+  EXPECT_THAT(r.out, HasSubstr("tensorpar run: the job failed"));
 }
 
 // ---- redistribute ----

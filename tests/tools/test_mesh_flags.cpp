@@ -1,4 +1,5 @@
-// --mesh, --names and --shape of `tensorpar redistribute`, checked before any rank starts.
+// --mesh, --names and --shape of `tensorpar redistribute`, and --mesh dp=D,tp=T of `tensorpar
+// train`, checked before any rank starts.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -59,6 +60,39 @@ TEST(MeshFlags, AShapeWhoseElementCountOverflowsIsRefused) {
             "--shape 3037000500x3037000500 has more elements than a tensor can index");
   EXPECT_THAT(usage_error([] { parse_shape_flag("10x", "--shape"); }),
               HasSubstr("--shape: bad shape '10x'"));
+}
+
+TEST(DataTensorMesh, DegreesByNameInAnyOrderWithOneForADimLeftOut) {
+  const DataTensorMesh a = parse_data_tensor_mesh("dp=3,tp=2", 64);
+  EXPECT_EQ(a.dp, 3);
+  EXPECT_EQ(a.tp, 2);
+  EXPECT_EQ(a.ranks(), 6);
+  const DataTensorMesh b = parse_data_tensor_mesh("tp=2,dp=3", 64);
+  EXPECT_EQ(b.dp, 3);
+  EXPECT_EQ(b.tp, 2);
+  const DataTensorMesh c = parse_data_tensor_mesh("tp=4", 64);
+  EXPECT_EQ(c.dp, 1);
+  EXPECT_EQ(c.tp, 4);
+}
+
+TEST(DataTensorMesh, BadTextIsAUsageErrorNamingMeshAndTheEntry) {
+  EXPECT_EQ(usage_error([] { parse_data_tensor_mesh("dp=0", 64); }),
+            "--mesh 'dp=0': dp needs a degree from 1 to 64, got '0'");
+  EXPECT_EQ(usage_error([] { parse_data_tensor_mesh("dp=2,tp=+2", 64); }),
+            "--mesh 'dp=2,tp=+2': tp needs a degree from 1 to 64, got '+2'");
+  EXPECT_EQ(usage_error([] { parse_data_tensor_mesh("tp=2x", 64); }),
+            "--mesh 'tp=2x': tp needs a degree from 1 to 64, got '2x'");
+  EXPECT_EQ(usage_error([] { parse_data_tensor_mesh("cp=2", 64); }),
+            "--mesh 'cp=2': unknown mesh dim 'cp' (train's mesh dims are dp and tp)");
+  EXPECT_EQ(usage_error([] { parse_data_tensor_mesh("tp=2,tp=2", 64); }),
+            "--mesh 'tp=2,tp=2': 'tp' is given twice");
+  EXPECT_EQ(usage_error([] { parse_data_tensor_mesh("", 64); }),
+            "--mesh '': give the degrees as dp=D,tp=T");
+  EXPECT_EQ(usage_error([] { parse_data_tensor_mesh("dp=100", 64); }),
+            "--mesh 'dp=100': dp needs a degree from 1 to 64, got '100'");
+  EXPECT_EQ(usage_error([] { parse_data_tensor_mesh("dp=99999999999999999999", 64); }),
+            "--mesh 'dp=99999999999999999999': dp needs a degree from 1 to 64, got "
+            "'99999999999999999999'");
 }
 
 }  // namespace

@@ -30,6 +30,10 @@ extern const char* const kCheckUsage;
 int run_checkpoint(const std::vector<std::string>& args);
 extern const char* const kCheckpointUsage;
 
+// What a tensor x data parallel plan costs, predicted by the cost model (tools/plan).
+int run_plan(const std::vector<std::string>& args);
+extern const char* const kPlanUsage;
+
 // Starts the workers of a multi-process job, as torchrun does (launcher.h).
 int run_run(const std::vector<std::string>& args);
 extern const char* const kRunUsage;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 
 #include "core/base/error.h"
 #include "core/comm/process_env.h"
@@ -11,17 +12,25 @@
 namespace tensorpar::cli {
 
 std::vector<std::string> cli_backends() {
+  std::vector<std::string> names = {"sim"};
 #ifdef TENSORPAR_HAVE_GLOO
-  return {"sim", "gloo"};
-#else
-  return {"sim"};
+  names.push_back("gloo");
 #endif
+#ifdef TENSORPAR_HAVE_NCCL
+  names.push_back("nccl");
+#endif
+  return names;
 }
 
 std::string backend_flag(const Args& args) {
   const std::string name = args.get_or("backend", "sim");
   const auto known = cli_backends();
   if (std::find(known.begin(), known.end(), name) != known.end()) return name;
+  if (name == "nccl") {
+    throw std::runtime_error(
+        "--backend nccl: this tensorpar was built without NCCL (CMake found no CUDA toolkit or no "
+        "nccl.h and libnccl; point NCCL_ROOT at them and configure again, see docs/nccl.md)");
+  }
   std::string list;
   for (const auto& b : known) list += (list.empty() ? "" : ", ") + b;
   throw UsageError("--backend must be one of " + list + " in this build, got '" + name + "'");

@@ -2,8 +2,10 @@
 // --backend for the commands that run ranks (train, redistribute): `sim` runs every rank as a
 // thread of this process; a process backend (`gloo`) makes this process one rank of a job
 // started by `tensorpar run` (or torchrun, srun, mpirun), which it joins through ProcessWorld.
+// `gloo` moves CPU tensors, `nccl` CUDA tensors (one GPU per process: cuda:LOCAL_RANK).
 //
 //   tensorpar run --nproc-per-node 4 -- tensorpar train --backend gloo
+//   tensorpar run --nproc-per-node 8 -- tensorpar train --backend nccl --device cuda
 //
 // Under a process backend every rank does its part and rank 0 gathers what the others measured
 // (gather_to_rank0) to print the one report; the other ranks print only errors.
@@ -18,10 +20,13 @@
 
 namespace tensorpar::cli {
 
-// The backends --backend accepts in this build: "sim", and "gloo" when built with Gloo.
+// The backends --backend accepts in this build: "sim", "gloo" when built with Gloo, "nccl" when
+// built with CUDA and NCCL.
 std::vector<std::string> cli_backends();
 
-// --backend's value ("sim" when absent); UsageError for one this build does not have.
+// --backend's value ("sim" when absent); UsageError for one this build does not have, except
+// "nccl" in a build without NCCL: std::runtime_error "--backend nccl: this tensorpar was built
+// without NCCL (...)".
 std::string backend_flag(const Args& args);
 
 // Where this process sits in the job it was started in (`what` is the command, for the

@@ -7,6 +7,9 @@
 #ifdef TENSORPAR_HAVE_GLOO
 #include "gloo/gloo_backend.h"
 #endif
+#ifdef TENSORPAR_HAVE_NCCL
+#include "cuda/nccl_backend.h"
+#endif
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/stdout_check.h"
@@ -15,7 +18,7 @@ namespace tensorpar::cli {
 namespace {
 
 const Command kCommands[] = {
-    {"train", "train the reference Transformer with tensor parallelism (sim, or gloo processes)",
+    {"train", "train the reference Transformer with tensor parallelism (sim, or gloo/nccl processes)",
      kTrainUsage, run_train},
     {"redistribute", "run a DTensor redistribute (sim, or gloo processes) and explain it",
      kRedistributeUsage, run_redistribute},
@@ -23,6 +26,8 @@ const Command kCommands[] = {
      kCheckUsage, run_check},
     {"checkpoint", "what a sharded checkpoint holds (info); one safetensors file of it (consolidate)",
      kCheckpointUsage, run_checkpoint},
+    {"plan", "predict the time, memory and communication of TP x DP plans on a cluster (cost model)",
+     kPlanUsage, run_plan},
     {"run", "start the processes of a multi-process job (torchrun's role): one per rank",
      kRunUsage, run_run},
 };
@@ -83,6 +88,9 @@ int main(int argc, char** argv) {
   try {
 #ifdef TENSORPAR_HAVE_GLOO
     tensorpar::gloo::register_gloo_backend();
+#endif
+#ifdef TENSORPAR_HAVE_NCCL
+    tensorpar::cuda::register_nccl_backend();
 #endif
     return tensorpar::cli::dispatch(argc, argv);
   } catch (const std::exception& e) {

@@ -56,6 +56,44 @@ MeshFlags parse_mesh_flags(const std::string& mesh, const std::optional<std::str
   return out;
 }
 
+DataTensorMesh parse_data_tensor_mesh(const std::string& text, int max_ranks) {
+  const std::string flag = "--mesh '" + text + "'";
+  DataTensorMesh out;
+  std::set<std::string> seen;
+  const std::vector<std::string> entries = split_list(text);
+  if (text.empty() || entries.empty()) {
+    throw UsageError(flag + ": give the degrees as dp=D,tp=T");
+  }
+  for (const std::string& entry : entries) {
+    const std::size_t eq = entry.find('=');
+    if (eq == std::string::npos) {
+      throw UsageError(cat(flag, ": '", entry, "' is not name=degree (e.g. dp=2,tp=2)"));
+    }
+    const std::string name = entry.substr(0, eq), value = entry.substr(eq + 1);
+    if (name != "dp" && name != "tp") {
+      throw UsageError(cat(flag, ": unknown mesh dim '", name, "' (train's mesh dims are dp and tp)"));
+    }
+    if (!seen.insert(name).second) throw UsageError(cat(flag, ": '", name, "' is given twice"));
+    long long degree = 0;
+    std::size_t used = 0;
+    try {
+      degree = std::stoll(value, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != value.size() || value[0] == '+' || value[0] == '-' || degree < 1 ||
+        degree > max_ranks) {
+      throw UsageError(
+          cat(flag, ": ", name, " needs a degree from 1 to ", max_ranks, ", got '", value, "'"));
+    }
+    (name == "dp" ? out.dp : out.tp) = static_cast<int>(degree);
+  }
+  if (out.ranks() > max_ranks) {
+    throw UsageError(cat(flag, " has ", out.ranks(), " ranks; at most ", max_ranks));
+  }
+  return out;
+}
+
 Shape parse_shape_flag(const std::string& text, const std::string& flag) {
   Shape shape = parse_or_usage(text, flag);
   std::int64_t elements = 1;

@@ -60,6 +60,9 @@ Request parse_request(const std::vector<std::string>& argv) {
   Args args(argv, {"mesh", "names", "shape", "from", "to", "dtype", "backend"}, {"json"});
   Request r;
   r.backend = backend_flag(args);
+  if (r.backend == "nccl") {
+    throw UsageError("--backend nccl: redistribute moves CPU tensors; use --backend sim or gloo");
+  }
   MeshFlags mesh = parse_mesh_flags(args.require("mesh"), args.get("names"), kMaxRanks);
   r.mesh = std::move(mesh.mesh);
   r.names = std::move(mesh.names);

@@ -10,9 +10,9 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <memory>
-
 #include <functional>
+#include <memory>
+#include <optional>
 
 #include "core/base/error.h"
 #include "sim/world.h"
@@ -20,6 +20,7 @@
 #include "tools/cli/commands.h"
 #include "tools/cli/job.h"
 #include "tools/cli/memory_estimate.h"
+#include "tools/cli/mesh_flags.h"
 #include "tools/cli/progress.h"
 #include "tools/cli/trace.h"
 #include "tools/cli/device_flag.h"
@@ -29,7 +30,8 @@
 namespace tensorpar::cli {
 
 const char* const kTrainUsage =
-    "usage: tensorpar train [--backend sim|gloo] [--device cpu|standin|cuda] [--world 4]\n"
+    "usage: tensorpar train [--backend sim|gloo|nccl] [--device cpu|standin|cuda]\n"
+    "                       [--world 4 | --mesh dp=2,tp=2]\n"
     "                       [--layers 2 --dim 64 --heads 4 --vocab 64 --seq 32\n"
     "                       --batch 8] [--sequence-parallel] [--loss-parallel] [--dropout 0]\n"
     "                       [--steps 50] [--optimizer adam|sgd] [--lr X] [--dtype f32|f64]\n"
@@ -48,12 +50,21 @@ const char* const kTrainUsage =
     "                   rank 0 also runs the reference and prints the report, the others only\n"
     "                   errors. TENSORPAR_TIMEOUT_MS sets the collective timeout (default 300000).\n"
     "                   example: tensorpar run --nproc-per-node 4 -- tensorpar train --backend gloo\n"
+    "  --backend nccl   as gloo, one process per GPU (cuda:LOCAL_RANK), NCCL's collectives;\n"
+    "                   --device defaults to cuda and must be cuda (a build with NCCL)\n"
     "  --device cpu     (default) every tensor in host memory\n"
     "  --device standin the stand-in accelerator: memory host code may not read, served by the\n"
     "                   CPU kernels; the same losses and collectives as on cpu\n"
-    "  --device cuda    NVIDIA GPUs (a build with CUDA)\n"
-    "  --heads must be divisible by --world (each rank takes whole heads); the sequence may\n"
-    "  split unevenly under --sequence-parallel.\n"
+    "  --device cuda    NVIDIA GPUs (a build with CUDA): with --backend sim every rank thread\n"
+    "                   shares cuda:0\n"
+    "  --mesh dp=D,tp=T\n"
+    "                   a 2-D mesh of D x T ranks (tp the inner dim): tensor parallel over tp,\n"
+    "                   the batch split over dp (torch.chunk rows; uneven when D does not divide\n"
+    "                   --batch) and the gradients averaged over dp once per step in 25 MiB\n"
+    "                   buckets (one all_reduce each, counted in backward). Without --mesh: a\n"
+    "                   1-D tp mesh of --world ranks. Not with --dropout when D > 1\n"
+    "  --heads must be divisible by --world (by T with --mesh: each rank takes whole heads); the\n"
+    "  sequence may split unevenly under --sequence-parallel.\n"
     "  --lr defaults to 1e-2 (adam) or 0.1 (sgd).\n"
     "  --save DIR     write a sharded checkpoint into DIR after the last step (and with\n"
     "                 --save-every N after every N steps): model, optimizer, step, generator\n"
@@ -74,27 +85,6 @@ const char* const kTrainUsage =
 
 namespace {
 
-std::int64_t int_flag(const Args& args, const std::string& name, std::int64_t fallback,
-                      std::int64_t lo, std::int64_t hi) {
-  const auto text = args.get(name);
-  if (!text) return fallback;
-  std::size_t used = 0;
-  std::int64_t v = 0;
-  try {
-    v = std::stoll(*text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text->size()) {
-    throw UsageError("--" + name + " needs an integer, got '" + *text + "'");
-  }
-  if (v < lo || v > hi) {
-    throw UsageError("--" + name + " " + *text + " is out of range [" + std::to_string(lo) + ", " +
-                     std::to_string(hi) + "]");
-  }
-  return v;
-}
-
 double real_flag(const Args& args, const std::string& name, double fallback) {
   const auto text = args.get(name);
   if (!text) return fallback;
@@ -111,6 +101,24 @@ double real_flag(const Args& args, const std::string& name, double fallback) {
   return v;
 }
 
+// What a 2-D mesh does not take: a batch that leaves a dp rank no rows, and dropout over more
+// than one dp rank (its draws are numbered per dp shard, so the run would not equal the
+// single-device one).
+void check_data_parallel(const Args& args, const TrainConfig& c) {
+  const std::string mesh = "--mesh " + *args.get("mesh");
+  const std::int64_t per_rank = (c.batch + c.dp - 1) / c.dp;
+  if (c.batch - (c.dp - 1) * per_rank < 1) {
+    throw UsageError(cat("--batch ", c.batch, " leaves a data-parallel rank of ", mesh,
+                         " no rows (torch.chunk gives ", per_rank, " rows per rank); use --batch ",
+                         "of at least ", (c.dp - 1) * per_rank + 1, " or a smaller dp"));
+  }
+  if (c.dp > 1 && c.dropout > 0) {
+    throw UsageError(cat("--dropout ", *args.get("dropout"), " with ", mesh,
+                         ": each dp rank would number its dropout draws from its own rows, so the "
+                         "run could not equal the single-device run; use dp=1 or --dropout 0"));
+  }
+}
+
 struct Options {
   TrainConfig config;
   std::string trace_path;
@@ -120,29 +128,52 @@ struct Options {
 
 Options parse_options(const std::vector<std::string>& argv) {
   const Args args(argv,
-                  {"world", "layers", "dim", "heads", "vocab", "seq", "batch", "dropout", "steps",
+                  {"world", "mesh", "layers", "dim", "heads", "vocab", "seq", "batch", "dropout", "steps",
                    "optimizer", "lr", "dtype", "seed", "trace", "backend", "device", "progress",
                    "save", "save-every", "load"},
                   {"sequence-parallel", "loss-parallel", "no-compare", "json"});
   Options o;
   TrainConfig& c = o.config;
   c.backend = backend_flag(args);
-  c.device = device_flag(args);
-  if (c.backend != "sim" && c.device != cpu()) {
-    throw UsageError("--backend " + c.backend + " moves CPU tensors only; use --device cpu");
+  // nccl moves CUDA tensors: --device defaults to cuda there, and must be cuda.
+  const bool nccl = c.backend == "nccl";
+  c.device = device_flag(args, nccl ? "cuda" : "cpu");
+  if (c.backend == "gloo" && c.device != cpu()) {
+    throw UsageError("--backend gloo moves CPU tensors only; use --device cpu");
   }
-  c.world = static_cast<int>(int_flag(args, "world", c.world, 1, 64));
+  if (nccl && c.device.type != DeviceType::CUDA) {
+    throw UsageError("--backend nccl moves CUDA tensors only; use --device cuda");
+  }
+  c.world = static_cast<int>(integer_flag(args, "world", c.world, 1, 64));
+  std::optional<DataTensorMesh> mesh;
+  if (args.has("mesh")) {
+    mesh = parse_data_tensor_mesh(*args.get("mesh"), 64);
+    if (args.has("world") && c.world != mesh->ranks()) {
+      throw UsageError(cat("--mesh ", *args.get("mesh"), " has ", mesh->ranks(),
+                           " ranks but --world is ", c.world, " (give one of them, or agree)"));
+    }
+    c.world = mesh->ranks();
+    c.dp = mesh->dp;
+  }
   if (c.backend != "sim") {
-    c.world = launched_env(c.backend, "train", args.has("world") ? c.world : 0).world_size;
+    const ProcessEnv env = launched_env(c.backend, "train", args.has("world") ? c.world : 0);
+    c.world = env.world_size;
+    // One process per GPU: the launcher's LOCAL_RANK picks it.
+    if (nccl) c.device = cuda_device_for_rank(env.local_rank);
+    if (mesh && mesh->ranks() != c.world) {
+      throw UsageError(cat("--mesh ", *args.get("mesh"), " has ", mesh->ranks(),
+                           " ranks but WORLD_SIZE=", c.world,
+                           " (under a launcher the world is the job's)"));
+    }
   }
-  c.layers = int_flag(args, "layers", c.layers, 1, 64);
-  c.dim = int_flag(args, "dim", c.dim, 1, 8192);
-  c.heads = int_flag(args, "heads", c.heads, 1, 1024);
-  c.vocab = int_flag(args, "vocab", c.vocab, 2, 1 << 20);
-  c.seq = int_flag(args, "seq", c.seq, 1, 1 << 16);
-  c.batch = int_flag(args, "batch", c.batch, 1, 1 << 16);
-  c.steps = static_cast<int>(int_flag(args, "steps", c.steps, 1, 1000000));
-  c.seed = static_cast<std::uint64_t>(int_flag(args, "seed", 0, 0, INT64_MAX));
+  c.layers = integer_flag(args, "layers", c.layers, 1, 64);
+  c.dim = integer_flag(args, "dim", c.dim, 1, 8192);
+  c.heads = integer_flag(args, "heads", c.heads, 1, 1024);
+  c.vocab = integer_flag(args, "vocab", c.vocab, 2, 1 << 20);
+  c.seq = integer_flag(args, "seq", c.seq, 1, 1 << 16);
+  c.batch = integer_flag(args, "batch", c.batch, 1, 1 << 16);
+  c.steps = static_cast<int>(integer_flag(args, "steps", c.steps, 1, 1000000));
+  c.seed = static_cast<std::uint64_t>(integer_flag(args, "seed", 0, 0, INT64_MAX));
   c.dropout = real_flag(args, "dropout", c.dropout);
   if (c.dropout < 0 || c.dropout >= 1) {
     throw UsageError("--dropout " + *args.get("dropout") + " is not in [0, 1)");
@@ -166,9 +197,11 @@ Options parse_options(const std::vector<std::string>& argv) {
     throw UsageError("--dim " + std::to_string(c.dim) + " is not divisible by --heads " +
                      std::to_string(c.heads));
   }
-  if (c.heads % c.world != 0) {
-    throw UsageError("--heads " + std::to_string(c.heads) + " is not divisible by --world " +
-                     std::to_string(c.world) + " (each rank takes whole attention heads)");
+  if (c.heads % tp_degree(c) != 0) {
+    throw UsageError("--heads " + std::to_string(c.heads) + " is not divisible by " +
+                     (mesh ? "tp " + std::to_string(tp_degree(c)) + " of --mesh"
+                           : "--world " + std::to_string(c.world)) +
+                     " (each rank takes whole attention heads)");
   }
   c.sequence_parallel = args.has("sequence-parallel");
   c.loss_parallel = args.has("loss-parallel");
@@ -184,12 +217,13 @@ Options parse_options(const std::vector<std::string>& argv) {
   o.json = args.has("json");
   c.save_dir = args.get_or("save", "");
   if (args.has("save") && c.save_dir.empty()) throw UsageError("--save needs a folder");
-  c.save_every = static_cast<int>(int_flag(args, "save-every", 0, 1, 1000000));
+  c.save_every = static_cast<int>(integer_flag(args, "save-every", 0, 1, 1000000));
   if (args.has("save-every") && c.save_dir.empty()) {
     throw UsageError("--save-every " + *args.get("save-every") + " needs --save DIR");
   }
   c.load_path = args.get_or("load", "");
   if (args.has("load") && c.load_path.empty()) throw UsageError("--load needs a folder or file");
+  if (mesh) check_data_parallel(args, c);
   o.progress = progress_mode(args.get_or("progress", "auto"), o.json, isatty(STDERR_FILENO) != 0);
   return o;
 }
@@ -229,6 +263,8 @@ void write_trace(const TrainResult& r, std::ofstream& file) {
   write_chrome_trace(file, tracks,
                      {{"command", "tensorpar train"},
                       {"world", std::to_string(c.world)},
+                      {"mesh", c.dp > 0 ? cat("dp=", dp_degree(c), ",tp=", tp_degree(c))
+                                        : cat("tp=", c.world)},
                       {"model", std::to_string(c.layers) + " layers, dim " + std::to_string(c.dim) +
                                     ", " + std::to_string(c.heads) + " heads, vocab " +
                                     std::to_string(c.vocab) + ", seq " + std::to_string(c.seq)},
@@ -249,9 +285,16 @@ void print_header(const TrainConfig& c) {
         std::string(dtype_name(c.dtype)).c_str(), c.optimizer.c_str(),
         c.lr > 0 ? c.lr : default_lr(c.optimizer), c.dropout,
         static_cast<unsigned long long>(c.seed));
-    std::printf("tensor parallel over %d %s, sequence parallel %s, loss parallel %s\n", c.world,
-                ranks_noun(c).c_str(), c.sequence_parallel ? "on" : "off",
-                c.loss_parallel ? "on" : "off");
+    if (c.dp > 0) {
+      std::printf("2-D mesh dp %d x tp %d (%d %s): tensor parallel over tp, the batch and the "
+                  "gradient all_reduce over dp; sequence parallel %s, loss parallel %s\n",
+                  dp_degree(c), tp_degree(c), c.world, ranks_noun(c).c_str(),
+                  c.sequence_parallel ? "on" : "off", c.loss_parallel ? "on" : "off");
+    } else {
+      std::printf("tensor parallel over %d %s, sequence parallel %s, loss parallel %s\n", c.world,
+                  ranks_noun(c).c_str(), c.sequence_parallel ? "on" : "off",
+                  c.loss_parallel ? "on" : "off");
+    }
     std::fflush(stdout);
   }
 }
@@ -283,6 +326,10 @@ double comm_fingerprint(const StepComm& s) {
     for (const auto& [name, n] : counts) text += cat(phase_name(phase), name, n, ";");
   }
   for (const auto& [phase, bytes] : s.bytes) text += cat(phase_name(phase), bytes, ";");
+  for (const auto& [phase, counts] : s.dp_counts) {
+    for (const auto& [name, n] : counts) text += cat("dp", phase_name(phase), name, n, ";");
+  }
+  for (const auto& [phase, bytes] : s.dp_bytes) text += cat("dp", phase_name(phase), bytes, ";");
   return static_cast<double>(std::hash<std::string>{}(text) & kExactInDouble);
 }
 
@@ -337,10 +384,11 @@ void run_timed_reference(const TrainConfig& c, ProgressMode mode, TrainResult& r
   result.reference_wall_s = seconds_since(t0);
 }
 
-// One rank of a job (--backend gloo): train this rank's part, send rank 0 the record, and on
+// One rank of a job (--backend gloo or nccl): train this rank's part, send rank 0 the record, and on
 // rank 0 run the reference and report.
 int run_train_in_job(const Options& o) {
   const TrainConfig& c = o.config;
+  set_default_device(c.device);  // cuda:LOCAL_RANK under nccl: the world's device too
   std::unique_ptr<ProcessWorld> job = join_job(c.backend);
   const int rank = job->env().rank;
   // Only rank 0 writes the trace; it fails here, before training, and the launcher stops the rest.

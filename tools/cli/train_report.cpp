@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/base/error.h"
 #include "tools/cli/device_flag.h"
 
 namespace tensorpar::cli {
@@ -231,6 +232,23 @@ void print_summary(std::ostream& os, const TrainResult& r, const TrainSummary& s
     os << line;
   }
 
+  if (c.dp > 0) {
+    // The same collectives split by group: the data-parallel gradient buckets, and the rest.
+    os << "  of which data parallel (the dp group's gradient buckets):\n";
+    for (CommPhase p : kPhases) {
+      const auto it = s.comm.dp_counts.find(p);
+      if (it == s.comm.dp_counts.end()) continue;
+      std::int64_t n = 0;
+      for (const auto& [name, k] : it->second) n += k;
+      char line[160];
+      std::snprintf(line, sizeof line, "  %-10s %7lld %11s  %s\n", phase_name(p),
+                    static_cast<long long>(n),
+                    bytes_str(static_cast<double>(s.comm.dp_bytes.at(p))).c_str(),
+                    counts_str(it->second).c_str());
+      os << line;
+    }
+  }
+
   os << "\nwhere time went (per step, mean over ranks)\n";
   os << "  phase            wall         ops   collectives       other\n";
   PhaseSplit total;
@@ -257,7 +275,9 @@ void print_summary(std::ostream& os, const TrainResult& r, const TrainSummary& s
   }
   os << "\n\nthroughput: " << format("%.0f", s.tokens_per_s) << " tokens/s (" << c.batch << " x "
      << c.seq << " tokens per step, " << losses.size() << " steps in " << format("%.2f", r.wall_s)
-     << " s on " << c.world << " " << ranks_noun(c) << ")";
+     << " s on " << c.world << " " << ranks_noun(c)
+     << (c.dp > 0 ? cat(", mesh dp ", dp_degree(c), " x tp ", tp_degree(c)) : std::string())
+     << ")";
   if (compared) os << "; reference " << format("%.2f", r.reference_wall_s) << " s";
   os << "\n";
   if (!r.trace_path.empty()) {
@@ -273,6 +293,9 @@ Json summary_json(const TrainResult& r, const TrainSummary& s) {
   out.set("backend", c.backend);
   out.set("device", device_flag_name(c.device));
   out.set("world", c.world);
+  // {"dp": 2, "tp": 2} with --mesh; null for the 1-D tensor-parallel mesh.
+  out.set("mesh", c.dp > 0 ? Json::object().set("dp", dp_degree(c)).set("tp", tp_degree(c))
+                           : Json());
   out.set("model", Json::object()
                        .set("layers", c.layers)
                        .set("dim", c.dim)
@@ -313,14 +336,32 @@ Json summary_json(const TrainResult& r, const TrainSummary& s) {
                                  : Json());
   out.set("tolerance", s.tolerance);
   Json comm = Json::object(), bytes = Json::object(), time = Json::object();
+  Json tp_comm = Json::object(), tp_bytes = Json::object();
+  Json dp_comm = Json::object(), dp_bytes = Json::object();
   for (CommPhase p : kPhases) {
-    Json counts = Json::object();
-    if (auto it = s.comm.counts.find(p); it != s.comm.counts.end()) {
-      for (const auto& [name, n] : it->second) counts.set(name, n);
+    Json counts = Json::object(), tp_counts = Json::object(), dp_counts = Json::object();
+    const std::map<std::string, std::int64_t> none;
+    const auto all_it = s.comm.counts.find(p);
+    const auto dp_it = s.comm.dp_counts.find(p);
+    const auto& all = all_it == s.comm.counts.end() ? none : all_it->second;
+    const auto& dp = dp_it == s.comm.dp_counts.end() ? none : dp_it->second;
+    for (const auto& [name, n] : all) {
+      counts.set(name, n);
+      const auto d = dp.find(name);
+      const std::int64_t in_dp = d == dp.end() ? 0 : d->second;
+      if (n > in_dp) tp_counts.set(name, n - in_dp);
+      if (in_dp > 0) dp_counts.set(name, in_dp);
     }
     comm.set(phase_name(p), counts);
+    tp_comm.set(phase_name(p), tp_counts);
+    dp_comm.set(phase_name(p), dp_counts);
     const auto b = s.comm.bytes.find(p);
-    bytes.set(phase_name(p), b == s.comm.bytes.end() ? std::int64_t{0} : b->second);
+    const auto db = s.comm.dp_bytes.find(p);
+    const std::int64_t all_bytes = b == s.comm.bytes.end() ? 0 : b->second;
+    const std::int64_t in_dp_bytes = db == s.comm.dp_bytes.end() ? 0 : db->second;
+    bytes.set(phase_name(p), all_bytes);
+    tp_bytes.set(phase_name(p), all_bytes - in_dp_bytes);
+    dp_bytes.set(phase_name(p), in_dp_bytes);
     const PhaseSplit& t = s.time.at(p);
     time.set(phase_name(p), Json::object()
                                 .set("wall_s", t.wall_s)
@@ -329,6 +370,8 @@ Json summary_json(const TrainResult& r, const TrainSummary& s) {
                                 .set("other_s", t.other_s()));
   }
   out.set("comm", comm).set("comm_bytes", bytes).set("comm_uniform", s.comm_uniform);
+  out.set("comm_tp", tp_comm).set("comm_tp_bytes", tp_bytes);
+  out.set("comm_dp", dp_comm).set("comm_dp_bytes", dp_bytes);
   out.set("time_per_step", time);
   Json ops = Json::array();
   for (const auto& [name, share] : s.top_ops)

@@ -4,9 +4,11 @@
 #include <array>
 #include <cmath>
 #include <memory>
+#include <optional>
 
 #include "core/autograd/autograd.h"
 #include "core/comm/comm_debug_mode.h"
+#include "core/comm/rank_context.h"
 #include "core/dtensor/device_mesh.h"
 #include "core/dtensor/dtensor.h"
 #include "core/ops/ops.h"
@@ -14,6 +16,7 @@
 #include "core/optim/sgd.h"
 #include "core/tensor/philox.h"
 #include "sim/world.h"
+#include "styles/data_parallel.h"
 #include "styles/loss_parallel.h"
 #include "styles/transformer_plan.h"
 #include "tools/cli/train_checkpoint.h"
@@ -40,7 +43,7 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, std::vect
 // dim and cross_entropy runs under loss_parallel(); otherwise they are a replicated plain tensor.
 Tensor batch_loss(nn::Transformer& model, const Batch& batch, const TrainConfig& c) {
   Tensor logits = model(batch.inputs);
-  logits = reshape(logits, {c.batch * c.seq, c.vocab});
+  logits = reshape(logits, {batch.inputs.size(0) * c.seq, c.vocab});
   if (!c.loss_parallel) return cross_entropy(logits, batch.targets);
   const LossParallel scope = loss_parallel();
   return cross_entropy(logits, batch.targets);
@@ -54,23 +57,52 @@ double loss_value(const Tensor& loss) {
 }
 
 // Whether every rank's loss of this step is finite: one all_reduce (max) of a flag over the
-// mesh, so that a non-finite loss on any rank stops every rank after the same step.
-bool all_ranks_finite(const DeviceMesh& mesh, double loss) {
+// world, so that a non-finite loss on any rank stops every rank after the same step.
+bool all_ranks_finite(double loss) {
   Tensor flag = from_vector<double>({std::isfinite(loss) ? 0.0 : 1.0}, {1});
-  mesh.group(0).all_reduce(flag, {.op = ReduceOp::Max})->wait();
+  current_world().all_reduce(flag, {.op = ReduceOp::Max})->wait();
   return flag.item() == 0.0;
 }
 
-StepComm step_comm(const std::vector<CollectiveRecord>& records) {
+// The global batch's loss from this data-parallel rank's: sum over the group of
+// rows_k / batch * loss_k (one all_reduce, outside the step's recorded collectives).
+double global_loss(const DeviceMesh& dp_mesh, const DataParallelBatch& rows, std::int64_t batch,
+                   double local_loss) {
+  Tensor share = from_vector<double>(
+      {local_loss * static_cast<double>(rows.rows) / static_cast<double>(batch)}, {1});
+  dp_mesh.group(0).all_reduce(share)->wait();
+  return share.item();
+}
+
+StepComm step_comm(const std::vector<CollectiveRecord>& records,
+                   const std::vector<int>& dp_group, const std::vector<int>& tp_group) {
   StepComm out;
   for (const CollectiveRecord& r : records) {
-    ++out.counts[r.phase][std::string(collective_name(r.kind))];
+    const std::string name(collective_name(r.kind));
+    ++out.counts[r.phase][name];
     out.bytes[r.phase] += r.bytes;
+    if (r.group == dp_group && r.group != tp_group) {
+      ++out.dp_counts[r.phase][name];
+      out.dp_bytes[r.phase] += r.bytes;
+    }
+  }
+  return out;
+}
+
+// Every parameter's whole value, by FQN (collective over the parameters' meshes).
+std::vector<std::pair<std::string, Tensor>> whole_weights(const nn::Module& model) {
+  const NoGradGuard no_grad;
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (const auto& [name, p] : model.named_parameters()) {
+    out.emplace_back(name, p.is_distributed() ? DTensor(p).full_tensor() : p.clone());
   }
   return out;
 }
 
 }  // namespace
+
+int tp_degree(const TrainConfig& c) { return c.world / dp_degree(c); }
+int dp_degree(const TrainConfig& c) { return std::max(1, c.dp); }
 
 double default_lr(const std::string& optimizer) { return optimizer == "sgd" ? 0.1 : 1e-2; }
 
@@ -144,11 +176,22 @@ RankRun train_rank(const TrainConfig& c, int rank, const StepCallback& on_step) 
   const std::vector<std::int64_t> pattern = task_pattern(c);
   manual_seed(c.seed);
   nn::Transformer model(model_args(c));
-  const DeviceMesh mesh({c.world}, {"tp"});
-  parallelize_transformer(model, mesh,
+  const bool data_parallel = c.dp > 0;
+  const DeviceMesh mesh = data_parallel ? DeviceMesh({dp_degree(c), tp_degree(c)}, {"dp", "tp"})
+                                        : DeviceMesh({c.world}, {"tp"});
+  const DeviceMesh tp_mesh = data_parallel ? mesh["tp"] : mesh;
+  parallelize_transformer(model, tp_mesh,
                           {.sequence_parallel = c.sequence_parallel,
                            .local_output_for_attn = false,
                            .loss_parallel = c.loss_parallel});
+  std::optional<DistributedDataParallel> ddp;
+  DataParallelBatch rows{.start = 0, .rows = c.batch, .loss_scale = 1.0};
+  if (data_parallel) {
+    ddp.emplace(model, mesh["dp"]);
+    rows = data_parallel_batch(c.batch, ddp->mesh());
+  }
+  const std::vector<int> dp_group = data_parallel ? ddp->mesh().ranks() : std::vector<int>{};
+  const std::vector<int> tp_group = tp_mesh.ranks();
   auto opt = make_optimizer(c, model.parameters());
   const std::int64_t first_step = resume_training(c, model, *opt);
 
@@ -158,19 +201,22 @@ RankRun train_rank(const TrainConfig& c, int rank, const StepCallback& on_step) 
   CommDebugMode comm;
   run.run_start_ns = profiler::now_ns();
   for (int step = 0; step < c.steps; ++step) {
-    const Batch batch = task_batch(c, pattern, int(first_step) + step);
+    Batch batch = task_batch(c, pattern, int(first_step) + step);
+    if (data_parallel) {
+      batch = {batch.inputs.narrow(0, rows.start, rows.rows),
+               batch.targets.narrow(0, rows.start * c.seq, rows.rows * c.seq)};
+    }
     std::array<std::int64_t, 4> marks{};
     marks[0] = profiler::now_ns();
     Tensor loss = batch_loss(model, batch, c);
     marks[1] = profiler::now_ns();
-    loss.backward();
+    (rows.loss_scale == 1.0 ? loss : loss * rows.loss_scale).backward();
+    if (ddp) ddp->reduce_gradients();
     marks[2] = profiler::now_ns();
     opt->step();
     opt->zero_grad();
     marks[3] = profiler::now_ns();
-    run.comm.push_back(step_comm(comm.records()));
-    comm.reset();
-    run.losses.push_back(loss_value(loss));
+    run.comm.push_back(step_comm(comm.records(), dp_group, tp_group));
     run.times.push_back({(marks[1] - marks[0]) * 1e-9, (marks[2] - marks[1]) * 1e-9,
                          (marks[3] - marks[2]) * 1e-9});
     run.phase_marks.push_back(marks);
@@ -178,11 +224,13 @@ RankRun train_rank(const TrainConfig& c, int rank, const StepCallback& on_step) 
     if (c.keep_trace) {
       run.events.insert(run.events.end(), recorder.events().begin(), recorder.events().end());
     }
-    recorder.clear();
+    // Between steps and left out of the step's collectives and profile: reading the loss (a
+    // gather under loss parallel, the dp group's sum with --mesh), the finiteness vote, then a
+    // due save (never of a state whose loss went non-finite).
+    run.losses.push_back(data_parallel ? global_loss(ddp->mesh(), rows, c.batch, loss_value(loss))
+                                       : loss_value(loss));
     if (rank == 0 && on_step) on_step(step, run.losses.back());
-    // Between steps and left out of the step's collectives and profile: the finiteness vote, then
-    // a due save (never of a state whose loss went non-finite).
-    const bool finite = all_ranks_finite(mesh, run.losses.back());
+    const bool finite = all_ranks_finite(run.losses.back());
     comm.reset();
     recorder.clear();
     if (!finite) break;
@@ -192,6 +240,7 @@ RankRun train_rank(const TrainConfig& c, int rank, const StepCallback& on_step) 
       recorder.clear();
     }
   }
+  if (c.keep_weights) run.weights = whole_weights(model);
   return run;
 }
 
@@ -199,7 +248,8 @@ std::vector<RankRun> run_tensor_parallel(const TrainConfig& c, const StepCallbac
   return sim::run(c.world, [&](int rank) { return train_rank(c, rank, on_step); });
 }
 
-std::vector<double> run_reference(const TrainConfig& c, const StepCallback& on_step) {
+std::vector<double> run_reference(const TrainConfig& c, const StepCallback& on_step,
+                                  std::vector<std::pair<std::string, Tensor>>* weights) {
   const std::vector<std::int64_t> pattern = task_pattern(c);
   TrainConfig plain = c;
   plain.loss_parallel = false;
@@ -217,6 +267,7 @@ std::vector<double> run_reference(const TrainConfig& c, const StepCallback& on_s
     if (on_step) on_step(step, losses.back());
     if (!std::isfinite(losses.back())) break;
   }
+  if (weights != nullptr) *weights = whole_weights(model);
   return losses;
 }
 

@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/nn/transformer.h"
@@ -26,7 +27,12 @@ namespace tensorpar::cli {
 struct TrainConfig {
   std::string backend = "sim";  // "sim": rank threads; "gloo": this process is one rank
   Device device = cpu();        // where every tensor of the run lives (--device)
-  int world = 4;
+  int world = 4;  // ranks in all
+  // Data-parallel degree. 0: no data parallelism, the 1-D mesh "tp" over `world` ranks (no
+  // --mesh). d >= 1 (--mesh dp=d,tp=t): the 2-D mesh ("dp", "tp") of shape [d, world / d]; the
+  // model is parallelized over mesh["tp"], the batch split over mesh["dp"] (torch.chunk rows)
+  // and the gradients averaged over it by DistributedDataParallel (styles/data_parallel.h).
+  int dp = 0;
   std::int64_t layers = 2, dim = 64, heads = 4, vocab = 64, seq = 32, batch = 8;
   double dropout = 0.0;
   int steps = 50;
@@ -38,6 +44,7 @@ struct TrainConfig {
   bool loss_parallel = false;
   bool compare = true;      // run the single-device reference
   bool keep_trace = false;  // keep every profiler event (for --trace)
+  bool keep_weights = false;  // record the trained weights (RankRun::weights)
   // Checkpoints (train_checkpoint.h): --load resumes from a checkpoint folder (or starts from
   // the weights of a lone .safetensors file); --save writes one after the last step and, with
   // --save-every N, after every N steps.
@@ -45,6 +52,10 @@ struct TrainConfig {
   std::string save_dir;
   int save_every = 0;
 };
+
+// The tensor- and data-parallel degrees: (world / max(dp, 1), max(dp, 1)).
+int tp_degree(const TrainConfig& config);
+int dp_degree(const TrainConfig& config);
 
 // The learning rate used when --lr is not given: 1e-2 for Adam, 0.1 for SGD.
 double default_lr(const std::string& optimizer);
@@ -75,10 +86,15 @@ struct ProfileTotals {
   void add(const std::vector<profiler::Event>& events);
 };
 
-// Collectives of one step of one rank, per phase: count per name, and bytes.
+// Collectives of one step of one rank, per phase: count per name, and bytes; all of them, and
+// the subset over the data-parallel group (the gradient buckets' all_reduces). The rest are the
+// tensor-parallel ones. In a mesh of one rank (dp 1, tp 1) both groups are that rank; its
+// collectives then count as tensor-parallel.
 struct StepComm {
   std::map<CommPhase, std::map<std::string, std::int64_t>> counts;
   std::map<CommPhase, std::int64_t> bytes;
+  std::map<CommPhase, std::map<std::string, std::int64_t>> dp_counts;
+  std::map<CommPhase, std::int64_t> dp_bytes;
   bool operator==(const StepComm&) const = default;
 };
 
@@ -91,6 +107,8 @@ struct RankRun {
   std::int64_t run_start_ns = 0;        // the profiler clock when the first step began
   // Start of each step's phases on the profiler clock: {forward, backward, optimizer, end}.
   std::vector<std::array<std::int64_t, 4>> phase_marks;
+  // With config.keep_weights: every parameter's whole value after the last step, by FQN.
+  std::vector<std::pair<std::string, Tensor>> weights;
 };
 
 // Called on rank 0's thread after each step with the step index (0-based) and its loss.
@@ -102,14 +120,20 @@ using StepCallback = std::function<void(int step, double loss)>;
 // and profile): a non-finite loss on one rank stops all of them after the same step.
 
 // One rank's part of the tensor-parallel run, on the calling thread's current world (a sim rank
-// thread, or a process of a job): the model parallelized over a 1-D mesh of config.world ranks.
+// thread, or a process of a job): the model parallelized over a 1-D mesh of config.world ranks,
+// or with config.dp over the "tp" dim of a 2-D mesh (see TrainConfig::dp). Each data-parallel
+// rank's mean loss over its rows is scaled by data_parallel_batch's loss_scale before backward,
+// so that the averaged gradient is the global mean's; the loss it reports is the global batch's
+// (the rows-weighted sum over the dp group, one all_reduce outside the step's collectives).
 RankRun train_rank(const TrainConfig& config, int rank, const StepCallback& on_step);
 
 // The tensor-parallel run: config.world rank threads, the model parallelized over a 1-D mesh.
 // Returns every rank's record in rank order; throws what a rank threw.
 std::vector<RankRun> run_tensor_parallel(const TrainConfig& config, const StepCallback& on_step);
 
-// The single-device reference on this thread with plain tensors: the loss of every step.
-std::vector<double> run_reference(const TrainConfig& config, const StepCallback& on_step);
+// The single-device reference on this thread with plain tensors: the loss of every step, and
+// with `weights` the trained parameters by FQN.
+std::vector<double> run_reference(const TrainConfig& config, const StepCallback& on_step,
+                                  std::vector<std::pair<std::string, Tensor>>* weights = nullptr);
 
 }  // namespace tensorpar::cli
