@@ -11,16 +11,6 @@ void cuda_check(cudaError_t rc, const std::string& what) {
   throw std::runtime_error(cat(what, ": CUDA error '", cudaGetErrorString(rc), "'"));
 }
 
-CudaDeviceScope::CudaDeviceScope(int device) {
-  cuda_check(cudaGetDevice(&previous_), "cudaGetDevice");
-  if (previous_ != device) cuda_check(cudaSetDevice(device), cat("cudaSetDevice(", device, ")"));
-}
-
-CudaDeviceScope::~CudaDeviceScope() {
-  int current = -1;
-  if (cudaGetDevice(&current) == cudaSuccess && current != previous_) cudaSetDevice(previous_);
-}
-
 CommEvent::CommEvent() {
   cuda_check(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming), "cudaEventCreate");
 }

@@ -13,23 +13,16 @@
 
 #include <string>
 
+#include "cuda/stream.h"
+
 namespace tensorpar::cuda {
 
 // Throws std::runtime_error "<what>: CUDA error '<message>'" unless rc is cudaSuccess.
 void cuda_check(cudaError_t rc, const std::string& what);
 
 // Makes `device` the calling thread's current CUDA device for the scope, then restores the one
-// that was current.
-class CudaDeviceScope {
- public:
-  explicit CudaDeviceScope(int device);
-  ~CudaDeviceScope();
-  CudaDeviceScope(const CudaDeviceScope&) = delete;
-  CudaDeviceScope& operator=(const CudaDeviceScope&) = delete;
-
- private:
-  int previous_ = -1;
-};
+// that was current: the device's own scope (cuda/stream.h).
+using CudaDeviceScope = DeviceScope;
 
 // An event without timing (the cheapest kind), for ordering and completion queries.
 class CommEvent {
