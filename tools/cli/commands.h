@@ -30,6 +30,10 @@ extern const char* const kCheckUsage;
 int run_checkpoint(const std::vector<std::string>& args);
 extern const char* const kCheckpointUsage;
 
+// Measures this machine as the simulated backend's ranks see it: a hardware profile (JSON).
+int run_calibrate(const std::vector<std::string>& args);
+extern const char* const kCalibrateUsage;
+
 // Starts the workers of a multi-process job, as torchrun does (launcher.h).
 int run_run(const std::vector<std::string>& args);
 extern const char* const kRunUsage;

@@ -23,6 +23,8 @@ const Command kCommands[] = {
      kCheckUsage, run_check},
     {"checkpoint", "what a sharded checkpoint holds (info); one safetensors file of it (consolidate)",
      kCheckpointUsage, run_checkpoint},
+    {"calibrate", "measure this machine as the simulated backend sees it: a hardware profile",
+     kCalibrateUsage, run_calibrate},
     {"run", "start the processes of a multi-process job (torchrun's role): one per rank",
      kRunUsage, run_run},
 };

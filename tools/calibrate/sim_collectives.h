@@ -1,0 +1,21 @@
+#pragma once
+// The simulated backend's collectives as the Transformer plan issues them (all_reduce,
+// all_gather, reduce_scatter of float32 buffers), timed on this machine over world sizes 1 to 4
+// and buffers of 1 KiB to 16 MiB (quick: 4 KiB, 256 KiB and 4 MiB): a calibrated profile's
+// CollectiveProfile::measured points, which the cost model interpolates instead of NCCL's
+// formula (core/cost/collective_model.h).
+//
+// Bytes follow nccl-tests (the full buffer of all_reduce, the gathered output of all_gather, the
+// input of reduce_scatter), rounded to a whole float per rank at every world size. One sample:
+// the ranks meet at a barrier, each calls the collective and waits; it took from the last rank's
+// call to the last rank's completion. A point is the median of the samples.
+//   {all_reduce, ranks 2, bytes 1048576, seconds ~1e-4}: a 1 MiB all_reduce over 2 rank threads
+#include <vector>
+
+#include "core/cost/hardware.h"
+
+namespace tensorpar::calibrate {
+
+std::vector<cost::MeasuredCollective> measure_sim_collectives(bool quick);
+
+}  // namespace tensorpar::calibrate
