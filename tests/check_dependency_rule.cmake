@@ -4,7 +4,9 @@
 #                              (tools, tests, bench and examples may include everything.)
 #   inside core                a layer includes only itself and the layers below it:
 #                              base < tensor < kernels < comm < autograd < dtensor < ops < {nn, optim}
-#                              < checkpoint
+#                              < checkpoint < cost
+#                              (core/cost, the cost model, reads op and collective records: in
+#                              practice it includes only kernels/meta, comm, tensor and base)
 #
 # Every include form counts: "core/x/y.h", <core/x/y.h> and relative ones ("../ops/op.h",
 # "op.h") resolved against the including file's folder. Headers outside the tree are ignored.
@@ -30,6 +32,7 @@ set(rank_ops 6)
 set(rank_nn 7)
 set(rank_optim 7)
 set(rank_checkpoint 8)
+set(rank_cost 9)
 
 # The project path ("core/ops/op.h") an include names, or "" when it is not a file of the tree.
 function(resolve_include including_dir spec out)

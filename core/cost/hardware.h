@@ -22,8 +22,11 @@
 namespace tensorpar::cost {
 
 // A piecewise curve efficiency(size), interpolated linearly in log(size) between points sorted by
-// size and held constant beyond the ends. GEMMs: size = FLOPs of the call; memory-bound kernels:
-// size = bytes moved.
+// size and held constant beyond the ends (an empty curve is 1 everywhere). GEMMs: size = FLOPs of
+// the call; memory-bound kernels: size = bytes moved.
+//
+//   EfficiencyCurve c{{{1e9, 0.6}, {16e9, 0.9}}};
+//   c.at(4e9);   // 0.6 + 0.3 x log(4) / log(16) = 0.75;  c.at(1e6) = 0.6;  c.at(1e12) = 0.9
 struct EfficiencyCurve {
   std::vector<std::pair<double, double>> points;  // (size, efficiency in (0, 1])
   double at(double size) const;
@@ -59,8 +62,21 @@ struct MeasuredCollective {
   double seconds = 0;
 };
 
+// One of NCCL's protocols other than Simple (LL, LL128): lower latencies for a share of the
+// bandwidth. NCCL's tuner rates ring LL at 1/4 of the busbw for all_reduce (1/3 for all_gather and
+// reduce_scatter inside a node) and LL128 at 0.92; collective_time, like the tuner, takes the
+// fastest protocol for each call.
+struct CollectiveProtocol {
+  std::string name;                              // "ll", "ll128"
+  std::map<std::string, double> base_latency_s;  // by algorithm: "ring", "tree"
+  double nvlink_hop_s = 0;
+  double network_hop_s = 0;
+  double bandwidth_share = 1.0;  // of the Simple protocol's busbw
+};
+
 struct CollectiveProfile {
-  // NCCL's model: time = base + steps x hop + bytes x factor / busbw.
+  // NCCL's model: time = base + steps x hop + bytes x factor / busbw. These are the Simple
+  // protocol's numbers; `protocols` lists the others.
   std::map<std::string, double> base_latency_s;  // by algorithm: "ring", "tree", "nvls"
   double nvlink_hop_s = 0;
   double network_hop_s = 0;
@@ -70,6 +86,7 @@ struct CollectiveProfile {
   // Measured points (calibrate): when a kind has points, its time is interpolated in them
   // (log-log in bytes, nearest world size) instead of the formula.
   std::vector<MeasuredCollective> measured;
+  std::vector<CollectiveProtocol> protocols;  // LL, LL128 (none: Simple only)
 };
 
 struct HardwareProfile {
