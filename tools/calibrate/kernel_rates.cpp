@@ -4,6 +4,7 @@
 #include <functional>
 #include <string>
 
+#include "core/cost/kernel_model.h"
 #include "core/kernels/elementwise.h"
 #include "core/kernels/layout.h"
 #include "core/kernels/matmul.h"
@@ -23,6 +24,7 @@ using CallMaker = std::function<std::function<void()>(Device device)>;
 
 struct Counted {
   double flops = 0, bytes = 0;
+  double gemm_size = 0;  // FLOPs of one GEMM, where the cost model reads its curve
 };
 
 // The FLOPs and bytes the shape-only run counts for the call (run once on the meta device).
@@ -33,6 +35,7 @@ Counted count_on_meta(const CallMaker& make) {
   for (const kernels::OpRecord& r : recorder.records()) {
     c.flops += static_cast<double>(r.flops);
     c.bytes += static_cast<double>(r.bytes_read + r.bytes_written);
+    if (const int gemms = cost::gemm_count(r); gemms > 0) c.gemm_size = double(r.flops) / gemms;
   }
   return c;
 }
@@ -42,23 +45,26 @@ Tensor random(const Shape& shape, Device device) {
   return randn(shape, gen, DType::Float32, device);
 }
 
-// The calls of linear with bias at width d, forward and backward (see the header).
-std::vector<CallMaker> linear_calls(std::int64_t d) {
-  std::vector<CallMaker> calls;
+// The calls of linear with bias at width d (see the header): per shape, its forward and its
+// backward.
+std::vector<std::vector<CallMaker>> linear_calls(std::int64_t d) {
+  std::vector<std::vector<CallMaker>> shapes;
   const std::int64_t t = 4 * d;
   for (const auto& [in, out] : {std::pair{d, d}, std::pair{d, 4 * d}, std::pair{4 * d, d}}) {
-    calls.push_back([=](Device dev) {
-      return [x = random({t, in}, dev), w = random({out, in}, dev), b = random({out}, dev)] {
-        kernels::linear(x, w, b);
-      };
-    });
-    calls.push_back([=](Device dev) {
-      return [g = random({t, out}, dev), x = random({t, in}, dev), w = random({out, in}, dev)] {
-        kernels::linear_backward(g, x, w, true, true, true);
-      };
+    shapes.push_back({
+        [=](Device dev) -> std::function<void()> {
+          return [x = random({t, in}, dev), w = random({out, in}, dev), b = random({out}, dev)] {
+            kernels::linear(x, w, b);
+          };
+        },
+        [=](Device dev) -> std::function<void()> {
+          return [g = random({t, out}, dev), x = random({t, in}, dev), w = random({out, in}, dev)] {
+            kernels::linear_backward(g, x, w, true, true, true);
+          };
+        },
     });
   }
-  return calls;
+  return shapes;
 }
 
 // A Transformer layer's element-wise kernels at n elements (rows of 256; n a multiple of 256).
@@ -108,7 +114,7 @@ std::vector<CallMaker> elementwise_calls(std::int64_t n) {
 
 // Times each call (the median of `reps`) and returns the totals of the set.
 struct SetTiming {
-  double seconds = 0, flops = 0, bytes = 0;
+  double seconds = 0, flops = 0, bytes = 0, gemm_size = 0;
 };
 SetTiming time_set(const std::vector<CallMaker>& calls, int reps) {
   SetTiming total;
@@ -116,6 +122,7 @@ SetTiming time_set(const std::vector<CallMaker>& calls, int reps) {
     const Counted c = count_on_meta(make);
     total.flops += c.flops;
     total.bytes += c.bytes;
+    if (total.gemm_size == 0) total.gemm_size = c.gemm_size;
     total.seconds += median_seconds(reps, make(cpu()));
   }
   return total;
@@ -128,9 +135,9 @@ KernelRates measure_kernel_rates(bool quick) {
   const std::vector<std::int64_t> widths =
       quick ? std::vector<std::int64_t>{32, 128} : std::vector<std::int64_t>{16, 32, 64, 128, 256, 512};
   for (const std::int64_t d : widths) {
-    for (const CallMaker& make : linear_calls(d)) {
-      const SetTiming t = time_set({make}, d >= 256 ? 3 : quick ? 5 : 9);
-      rates.gemm.push_back({t.flops, t.flops / t.seconds});
+    for (const std::vector<CallMaker>& forward_backward : linear_calls(d)) {
+      const SetTiming t = time_set(forward_backward, d >= 256 ? 3 : quick ? 5 : 9);
+      rates.gemm.push_back({t.gemm_size, t.flops / t.seconds});
     }
   }
   const std::vector<std::int64_t> sizes =

@@ -7,8 +7,11 @@
 // GEMMs. The linear layer with its bias, forward and backward, as the Transformer's layers call
 // it: tokens t = 4d rows of width d into d and 4d outputs and back (x [4d, d] @ w[d, d]^T,
 // [4d, d] @ [4d, d]^T, [4d, 4d] @ [d, 4d]^T) for d from 16 to 512 (quick: 32 and 128). Each
-// call is a point (FLOPs, FLOP/s).
-//   d = 64: linear [256, 64] -> [256, 256] is 8.4 MFLOP (2 x 256 x 64 x 256).
+// shape is a point: (FLOPs of one of its GEMMs, FLOP/s of its forward and backward together, as
+// a training step runs them), at the size where the cost model reads the curve for both
+// (core/cost/kernel_model.h: a backward is two GEMMs of the forward's size).
+//   d = 64: linear [256, 64] -> [256, 256] is 8.4 MFLOP (2 x 256 x 64 x 256), its backward 16.8;
+//   the point is (8.4 MFLOP, 25.2 MFLOP / the two calls' time).
 //
 // Element-wise kernels. On a CPU the element-wise kernels with transcendental functions (the
 // exp of softmax, the erf of GELU) are bound by arithmetic, not by memory: a softmax moves 8
@@ -26,7 +29,7 @@
 namespace tensorpar::calibrate {
 
 struct KernelRates {
-  std::vector<RatePoint> gemm;         // (FLOPs of a call, FLOP/s)
+  std::vector<RatePoint> gemm;         // (FLOPs of one GEMM, FLOP/s)
   std::vector<RatePoint> elementwise;  // (bytes per call, B/s) of the layer's element-wise mix
   std::vector<RatePoint> stream;       // (bytes per call, B/s) of add alone
 };

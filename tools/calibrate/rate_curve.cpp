@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
-#include <string>
+#include <sstream>
 
 namespace tensorpar::calibrate {
 
@@ -12,8 +12,9 @@ RateCurve rate_curve(std::vector<RatePoint> points) {
   for (std::size_t i = 0; i < points.size(); ++i) {
     const RatePoint& p = points[i];
     const auto bad = [&](const char* what, double v) {
-      throw std::invalid_argument("rate_curve: point " + std::to_string(i) + " has " + what + " " +
-                                  std::to_string(v));
+      std::ostringstream message;
+      message << "rate_curve: point " << i << " has " << what << " " << v;
+      throw std::invalid_argument(message.str());
     };
     if (!(std::isfinite(p.size) && p.size > 0)) bad("size", p.size);
     if (!(std::isfinite(p.rate) && p.rate > 0)) bad("rate", p.rate);
