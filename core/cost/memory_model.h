@@ -4,7 +4,11 @@
 //
 //   parameters   P / t elements at the training dtype (P = 12 l h^2 (1 + 13/(12 h) + (V + s)/(12 l h)),
 //                vocab padded to a multiple of t as the plan's torch.chunk sharding does)
-//   gradients    the same count at the training dtype
+//                exactly: the largest rank's (rank 0's) local parameters under the TP plan:
+//                ceil(V/t) h + ceil(s/t) h (the embeddings, Rowwise) + l (4 h ceil(h/t) (wq, wk,
+//                wv, wo) + 2 h ceil(4h/t) + ceil(4h/t) + h (w1, w2 and their biases) + 4 h (two
+//                LayerNorms)) + 2 h (the final norm); the output weight is the token embedding's
+//   gradients    the same count at the training dtype (or gradient_element_bytes each)
 //   optimizer    Adam: two moments; with a 16-bit dtype (mixed precision) also the fp32 master
 //                weights: 12 bytes per local parameter; with f32: 8
 //   activations  per layer and micro-batch, Korthikanti et al. 2022 (16-bit activations; scaled
@@ -14,8 +18,13 @@
 //                layer's full activations during its recompute; plus the embedding output and
 //                the logits (b s V / t at the dtype, and their f32 softmax for the loss)
 //
-//   memory_per_gpu({96, 12288, 96, 2048, 51200}, {8, 8, 1, SP, selective, bf16}).activations
-//     // ~12 GiB of Korthikanti's Figure 1 row for 175B at t = 8 (with p = 8 it is per stage)
+//   memory_per_gpu({48, 6144, 64, 2048, 51200}, {8, 1, 4, SP, selective, bf16}).activations
+//     // 48 x 34 s b h / t = 9.56 GiB of layers (Korthikanti's Figure 1, 22B at t = 8), + 0.01 GiB
+//     // embedding output (s b h / t) + 0.29 GiB logits and their f32 softmax (b s V / t x 6 B)
+//
+// What the formulas leave out, against a real step: temporaries that live inside one op (a
+// kernel's workspace), the allocator's rounding and fragmentation, and the last layer's
+// gradients of activations during backward (they replace the activations they consume).
 #include <cstdint>
 
 #include "core/tensor/dtype.h"
@@ -36,6 +45,9 @@ struct ParallelConfig {
   bool sequence_parallel = false;
   Recompute recompute = Recompute::None;
   DType dtype = DType::BFloat16;  // the training dtype; 16-bit means mixed precision
+  // Bytes per gradient element; 0: the training dtype's. Megatron-LM accumulates the gradients
+  // of 16-bit training in fp32 (4), 18 bytes per parameter with Adam instead of 16.
+  int gradient_element_bytes = 0;
 };
 
 struct MemoryBreakdown {
@@ -45,7 +57,10 @@ struct MemoryBreakdown {
 
 MemoryBreakdown memory_per_gpu(const ModelShape& model, const ParallelConfig& plan);
 
-// Korthikanti's activation bytes of one transformer layer for one micro-batch (16-bit), as above.
+// Korthikanti's activation bytes of one transformer layer for one micro-batch, as above (what the
+// layer keeps for backward under plan.recompute; the formulas' 16-bit bytes x dtype bytes / 2).
+//   {48, 6144, 64, 2048, 51200}, {tp 8, micro_batch 4, no SP, no recompute, bf16}:
+//     2048 x 4 x 6144 x (10 + 24/8 + 5 x 64 x 2048 / (6144 x 8)) = 1.325 GB
 double activation_bytes_per_layer(const ModelShape& model, const ParallelConfig& plan);
 
 }  // namespace tensorpar::cost
