@@ -57,7 +57,7 @@ void expect_same_items(const std::vector<WorkItem>& got, const std::vector<WorkI
 void expect_extrapolation_is_direct(int tp, bool sp, std::int64_t micro_batch) {
   WorkloadFactory factory(kModel);
   const WorkloadSpec spec{.tp = tp, .micro_batch = micro_batch, .sequence_parallel = sp};
-  const PlanWorkload& got = factory.get(spec);
+  const PlanWorkload got = factory.build(spec);
   const PlanWorkload want = run_workload(step_config(kModel, kModel.layers, spec, 0.0), spec.dtype);
   expect_same_items(got.workload.forward, want.workload.forward, "forward");
   expect_same_items(got.workload.backward, want.workload.backward, "backward");
@@ -115,8 +115,8 @@ TEST(Workload, GradientBytesFollowRegistrationOrder) {
 
 TEST(Workload, SixteenBitStepsMoveHalfTheBytes) {
   WorkloadFactory factory(kModel);
-  const PlanWorkload& f32 = factory.get({.tp = 2, .micro_batch = 1, .dtype = DType::Float32});
-  const PlanWorkload& bf16 = factory.get({.tp = 2, .micro_batch = 1, .dtype = DType::BFloat16});
+  const PlanWorkload f32 = factory.build({.tp = 2, .micro_batch = 1, .dtype = DType::Float32});
+  const PlanWorkload bf16 = factory.build({.tp = 2, .micro_batch = 1, .dtype = DType::BFloat16});
   const Totals a = totals(f32.workload.forward), b = totals(bf16.workload.forward);
   EXPECT_EQ(b.flops, a.flops);
   EXPECT_EQ(b.collective_bytes * 2, a.collective_bytes);
@@ -127,9 +127,9 @@ TEST(Workload, SixteenBitStepsMoveHalfTheBytes) {
 
 TEST(Workload, FullRecomputeRerunsEveryLayersForwardBlock) {
   WorkloadFactory factory(kModel);
-  const PlanWorkload& none = factory.get({.tp = 2, .micro_batch = 2});
-  const PlanWorkload& full =
-      factory.get({.tp = 2, .micro_batch = 2, .recompute = cost::Recompute::Full});
+  const PlanWorkload none = factory.build({.tp = 2, .micro_batch = 2});
+  const PlanWorkload full =
+      factory.build({.tp = 2, .micro_batch = 2, .recompute = cost::Recompute::Full});
   EXPECT_TRUE(none.workload.recompute.empty());
   const Totals fwd = totals(none.workload.forward);
   const Totals rec = totals(full.workload.recompute);
@@ -142,8 +142,8 @@ TEST(Workload, FullRecomputeRerunsEveryLayersForwardBlock) {
 
 TEST(Workload, SelectiveRecomputeRerunsTheAttentionCore) {
   WorkloadFactory factory(kModel);
-  const PlanWorkload& sel =
-      factory.get({.tp = 2, .micro_batch = 2, .recompute = cost::Recompute::Selective});
+  const PlanWorkload sel =
+      factory.build({.tp = 2, .micro_batch = 2, .recompute = cost::Recompute::Selective});
   const std::vector<WorkItem>& rec = sel.workload.recompute;
   ASSERT_FALSE(rec.empty());
   std::int64_t matmuls = 0;

@@ -48,6 +48,27 @@ std::string Args::get_or(const std::string& name, const std::string& fallback) c
   return get(name).value_or(fallback);
 }
 
+std::int64_t integer_flag(const Args& args, const std::string& name, std::int64_t fallback,
+                          std::int64_t lo, std::int64_t hi) {
+  const auto text = args.get(name);
+  if (!text) return fallback;
+  std::size_t used = 0;
+  std::int64_t v = 0;
+  try {
+    v = std::stoll(*text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text->size()) {
+    throw UsageError("--" + name + " needs an integer, got '" + *text + "'");
+  }
+  if (v < lo || v > hi) {
+    throw UsageError("--" + name + " " + *text + " is out of range [" + std::to_string(lo) + ", " +
+                     std::to_string(hi) + "]");
+  }
+  return v;
+}
+
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> out;
   if (text.empty()) return out;

@@ -1,5 +1,6 @@
 #pragma once
 // Command-line flags of the `tensorpar` subcommands: --name value and boolean --name.
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
@@ -31,6 +32,11 @@ class Args {
   std::map<std::string, std::string> values_;
   std::set<std::string> booleans_;
 };
+
+// The integer value of --name, `fallback` when absent; UsageError naming the flag when the value
+// is not an integer or lies outside [lo, hi] ("--gpus 0 is out of range [1, 65536]").
+std::int64_t integer_flag(const Args& args, const std::string& name, std::int64_t fallback,
+                          std::int64_t lo, std::int64_t hi);
 
 // Splits "a,b,c" into its parts (an empty string gives none).
 std::vector<std::string> split_list(const std::string& text);

@@ -30,6 +30,9 @@ extern const char* const kCheckUsage;
 int run_checkpoint(const std::vector<std::string>& args);
 extern const char* const kCheckpointUsage;
 
+// What a tensor x data parallel plan costs, predicted by the cost model (tools/plan).
+int run_plan(const std::vector<std::string>& args);
+extern const char* const kPlanUsage;
 // Measures this machine as the simulated backend's ranks see it: a hardware profile (JSON).
 int run_calibrate(const std::vector<std::string>& args);
 extern const char* const kCalibrateUsage;

@@ -23,6 +23,8 @@ const Command kCommands[] = {
      kCheckUsage, run_check},
     {"checkpoint", "what a sharded checkpoint holds (info); one safetensors file of it (consolidate)",
      kCheckpointUsage, run_checkpoint},
+    {"plan", "predict the time, memory and communication of TP x DP plans on a cluster (cost model)",
+     kPlanUsage, run_plan},
     {"calibrate", "measure this machine as the simulated backend sees it: a hardware profile",
      kCalibrateUsage, run_calibrate},
     {"run", "start the processes of a multi-process job (torchrun's role): one per rank",

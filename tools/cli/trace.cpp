@@ -50,7 +50,7 @@ void write_chrome_trace(std::ostream& os, const std::vector<TraceTrack>& tracks,
   os << "{\"traceEvents\":[";
   bool first = true;
   for (const TraceTrack& t : tracks) {
-    const std::string label = "rank " + std::to_string(t.rank);
+    const std::string label = t.label.empty() ? "rank " + std::to_string(t.rank) : t.label;
     metadata_event(os, first, "process_name", t.rank, Json::object().set("name", label).str());
     metadata_event(os, first, "process_sort_index", t.rank,
                    Json::object().set("sort_index", t.rank).str());

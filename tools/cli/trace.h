@@ -33,6 +33,7 @@ struct TraceTrack {
   int rank = 0;
   const std::vector<profiler::Event>* events = nullptr;
   std::vector<TraceSpan> spans;
+  std::string label;  // the track's name; "" names it "rank <rank>"
 };
 
 // Writes the trace; `metadata` (string pairs) goes to "otherData".

@@ -34,6 +34,7 @@ struct PlanQuery {
   std::optional<bool> sequence_parallel;
   std::optional<cost::Recompute> recompute;
   bool overlap_dp = true;
+  double dropout = 0.0;  // the model's dropout (tensorpar train's default)
 };
 
 struct PlanResult {
@@ -43,6 +44,7 @@ struct PlanResult {
   cost::MemoryBreakdown memory;            // the model's (memory_model.h)
   double shape_only_peak_bytes = 0;        // the shape-only run's high-water mark, for comparison
   bool fits = true;
+  double model_flops = 0;  // model_flops(query.model, global_batch) below
   double mfu = 0;  // model FLOPs (72 factor, no recompute) / (iteration x gpus x peak)
   double iteration_s() const { return time.total_s(); }
 };
@@ -50,5 +52,16 @@ struct PlanResult {
 // Usage errors (tp not dividing the heads, gpus != tp x dp, ...) throw cli-independent
 // std::invalid_argument naming the flag ("--tp 5 does not divide --heads 64").
 std::vector<PlanResult> plan(const PlanQuery& query);
+
+// One plan's iteration again, with its predicted timeline and its collectives in order
+// (estimate_iteration's with_timeline), for `tensorpar plan --trace`.
+cost::IterationEstimate plan_timeline(const PlanQuery& query, const cost::ParallelConfig& config);
+
+// FLOPs of one iteration of the reference Transformer, counted as Narayanan et al. 2021 do
+// without recompute, for the work the model really does: 72 B s l h^2 (1 + s / (6 h)) for the
+// layers (the attention scores over all s x s positions: the causal mask is applied after the
+// full product) and 6 B s h V for the tied output projection (forward 2, backward 4; the facts'
+// V / (16 l h) term folds it in with the 96 factor of full recompute, which is also 6 B s h V).
+double model_flops(const cost::ModelShape& model, std::int64_t global_batch);
 
 }  // namespace tensorpar::plan

@@ -324,13 +324,9 @@ const WorkloadFactory::Base& WorkloadFactory::base(int tp, bool sequence_paralle
   return bases_.emplace(key, std::move(b)).first->second;
 }
 
-const PlanWorkload& WorkloadFactory::get(const WorkloadSpec& spec) {
+PlanWorkload WorkloadFactory::build(const WorkloadSpec& spec) {
   check_arg(spec.micro_batch >= 1, "workload: micro_batch must be >= 1, got ", spec.micro_batch);
   const DType dtype = spec.dtype == DType::Float32 ? DType::Float32 : DType::BFloat16;
-  const auto key =
-      std::make_tuple(spec.tp, spec.micro_batch, spec.sequence_parallel, dtype, spec.recompute);
-  auto it = cache_.find(key);
-  if (it != cache_.end()) return it->second;
   const Base& b = base(spec.tp, spec.sequence_parallel, dtype);
   const std::int64_t mb = spec.micro_batch;
   auto split_at = [&](int phase) {
@@ -355,7 +351,7 @@ const PlanWorkload& WorkloadFactory::get(const WorkloadSpec& spec) {
   const double at1 = in_layers(b.peak[0][0], b.peak[0][1]);
   const double at2 = in_layers(b.peak[1][0], b.peak[1][1]);
   w.peak_bytes = at1 + double(mb - 1) * (at2 - at1);
-  return cache_.emplace(key, std::move(w)).first->second;
+  return w;
 }
 
 }  // namespace tensorpar::plan

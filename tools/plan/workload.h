@@ -15,7 +15,7 @@
 // a direct shape-only run at L layers and micro-batch b (tests/tools/test_workload.cpp).
 //
 //   WorkloadFactory f(ModelShape{96, 12288, 96, 2048, 51200});
-//   PlanWorkload w = f.get({.tp = 8, .micro_batch = 2, .sequence_parallel = true});
+//   PlanWorkload w = f.build({.tp = 8, .micro_batch = 2, .sequence_parallel = true});
 //   w.workload.forward.size();   // head + 96 layers of kernels and collectives
 //
 // Recompute (Megatron's, Korthikanti et al. 2022), added to the workload's recompute phase:
@@ -60,12 +60,15 @@ ShapeOnlyStepConfig step_config(const cost::ModelShape& model, std::int64_t laye
 // bytes per parameter, as float32 Adam does). The high-water mark stays the float32 step's.
 PlanWorkload run_workload(const ShapeOnlyStepConfig& config, DType dtype = DType::Float32);
 
-// Builds workloads from the four runs above, cached per (tp, sequence parallel, dtype) and per
-// whole spec. Not thread-safe.
+// Builds workloads from the four runs above; the runs and their split are cached per (tp,
+// sequence parallel, dtype), so each distinct key costs four shape-only runs once, and building
+// any micro-batch and recompute from them costs only copying records. (The built workloads are
+// not kept: a 96-layer one holds tens of thousands of records, and a plan enumeration uses each
+// once.) Not thread-safe.
 class WorkloadFactory {
  public:
   explicit WorkloadFactory(cost::ModelShape model, double dropout = 0.0);
-  const PlanWorkload& get(const WorkloadSpec& spec);
+  PlanWorkload build(const WorkloadSpec& spec);
   int shape_only_runs() const { return runs_; }  // how many shape-only runs it has made
 
   // A phase split into its fixed head, its layer block and its fixed tail.
@@ -84,7 +87,6 @@ class WorkloadFactory {
   double dropout_;
   int runs_ = 0;
   std::map<std::tuple<int, bool, DType>, Base> bases_;
-  std::map<std::tuple<int, std::int64_t, bool, DType, cost::Recompute>, PlanWorkload> cache_;
 };
 
 // Where a 2-layer run's records hold one block more than the 1-layer run's: inserting the
