@@ -45,13 +45,13 @@ Tensor random(const Shape& shape, Device device) {
   return randn(shape, gen, DType::Float32, device);
 }
 
-// The calls of linear with bias at width d (see the header): per shape, its forward and its
-// backward.
+// The calls of linear with bias at width d (see the header), forward and backward: the
+// attention projection (d -> d), and the MLP's two projections (d -> 4d, 4d -> d) together, as
+// their GEMMs have the same FLOPs.
 std::vector<std::vector<CallMaker>> linear_calls(std::int64_t d) {
-  std::vector<std::vector<CallMaker>> shapes;
   const std::int64_t t = 4 * d;
-  for (const auto& [in, out] : {std::pair{d, d}, std::pair{d, 4 * d}, std::pair{4 * d, d}}) {
-    shapes.push_back({
+  const auto forward_and_backward = [t](std::int64_t in, std::int64_t out) {
+    return std::vector<CallMaker>{
         [=](Device dev) -> std::function<void()> {
           return [x = random({t, in}, dev), w = random({out, in}, dev), b = random({out}, dev)] {
             kernels::linear(x, w, b);
@@ -62,9 +62,11 @@ std::vector<std::vector<CallMaker>> linear_calls(std::int64_t d) {
             kernels::linear_backward(g, x, w, true, true, true);
           };
         },
-    });
-  }
-  return shapes;
+    };
+  };
+  std::vector<CallMaker> mlp = forward_and_backward(d, 4 * d);
+  for (CallMaker& call : forward_and_backward(4 * d, d)) mlp.push_back(std::move(call));
+  return {forward_and_backward(d, d), mlp};
 }
 
 // A Transformer layer's element-wise kernels at n elements (rows of 256; n a multiple of 256).
@@ -112,7 +114,7 @@ std::vector<CallMaker> elementwise_calls(std::int64_t n) {
   };
 }
 
-// Times each call (the median of `reps`) and returns the totals of the set.
+// Times each call (the lower quartile of `reps` runs) and returns the totals of the set.
 struct SetTiming {
   double seconds = 0, flops = 0, bytes = 0, gemm_size = 0;
 };
@@ -123,7 +125,7 @@ SetTiming time_set(const std::vector<CallMaker>& calls, int reps) {
     total.flops += c.flops;
     total.bytes += c.bytes;
     if (total.gemm_size == 0) total.gemm_size = c.gemm_size;
-    total.seconds += median_seconds(reps, make(cpu()));
+    total.seconds += lower_quartile_seconds(reps, make(cpu()));
   }
   return total;
 }

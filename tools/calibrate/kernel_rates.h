@@ -5,11 +5,12 @@
 // that the cost model divides the same numbers it was calibrated with.
 //
 // GEMMs. The linear layer with its bias, forward and backward, as the Transformer's layers call
-// it: tokens t = 4d rows of width d into d and 4d outputs and back (x [4d, d] @ w[d, d]^T,
-// [4d, d] @ [4d, d]^T, [4d, 4d] @ [d, 4d]^T) for d from 16 to 512 (quick: 32 and 128). Each
-// shape is a point: (FLOPs of one of its GEMMs, FLOP/s of its forward and backward together, as
-// a training step runs them), at the size where the cost model reads the curve for both
-// (core/cost/kernel_model.h: a backward is two GEMMs of the forward's size).
+// it: tokens t = 4d rows of width d into d and 4d outputs and back (x [4d, d] @ w[d, d]^T, the
+// attention's projection; [4d, d] @ [4d, d]^T and [4d, 4d] @ [d, 4d]^T, the MLP's two) for d from
+// 16 to 512 (quick: 32 and 128). The projection is a point, the MLP's pair another: (FLOPs of one
+// of its GEMMs, FLOP/s of its forwards and backwards together, as a training step runs them), at
+// the size where the cost model reads the curve for all of them (core/cost/kernel_model.h: a
+// backward is two GEMMs of the forward's size).
 //   d = 64: linear [256, 64] -> [256, 256] is 8.4 MFLOP (2 x 256 x 64 x 256), its backward 16.8;
 //   the point is (8.4 MFLOP, 25.2 MFLOP / the two calls' time).
 //

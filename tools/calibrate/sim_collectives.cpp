@@ -1,6 +1,7 @@
 #include "tools/calibrate/sim_collectives.h"
 
 #include <algorithm>
+#include <utility>
 #include <cstdint>
 
 #include "core/comm/rank_context.h"
@@ -25,7 +26,8 @@ int samples_for(std::int64_t bytes, bool quick) {
   return bytes >= (4 << 20) ? 7 : bytes >= (256 << 10) ? 15 : 31;
 }
 
-// The median sample of one kind and size at this rank's world (every rank returns it).
+// The lower quartile of the samples of one kind and size at this rank's world (every rank
+// returns it).
 double time_collective(CollectiveKind kind, std::int64_t per_rank, int samples,
                        std::vector<double>& starts, std::vector<double>& ends, int rank) {
   Communicator& world = current_world();
@@ -51,8 +53,7 @@ double time_collective(CollectiveKind kind, std::int64_t per_rank, int samples,
                     *std::max_element(starts.begin(), starts.end()));
     world.barrier()->wait();  // every rank has read them before the next sample writes
   }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+  return lower_quartile(std::move(times));
 }
 
 }  // namespace

@@ -8,7 +8,7 @@
 // Bytes follow nccl-tests (the full buffer of all_reduce, the gathered output of all_gather, the
 // input of reduce_scatter), rounded to a whole float per rank at every world size. One sample:
 // the ranks meet at a barrier, each calls the collective and waits; it took from the last rank's
-// call to the last rank's completion. A point is the median of the samples.
+// call to the last rank's completion. A point is the samples' lower quartile (stopwatch.h).
 //   {all_reduce, ranks 2, bytes 1048576, seconds ~1e-4}: a 1 MiB all_reduce over 2 rank threads
 #include <vector>
 
