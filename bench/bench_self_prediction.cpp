@@ -24,7 +24,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 #include <iostream>
 #include <vector>
 
@@ -122,11 +121,6 @@ double measure(const Config& c, int world) {
   return rank0_times[rank0_times.size() / 2];
 }
 
-double load_average() {
-  double load[1] = {0};
-  return getloadavg(load, 1) == 1 ? load[0] : 0;
-}
-
 // Args: configuration index, world size.
 void BM_SelfPrediction(benchmark::State& state) {
   const Config& c = kConfigs[state.range(0)];
@@ -136,7 +130,7 @@ void BM_SelfPrediction(benchmark::State& state) {
   double measured = 0, load = 0;
   for (auto _ : state) {
     predicted = predict(c, world);
-    load = load_average();
+    load = calibrate::load_average();
     measured = measure(c, world);
     state.SetIterationTime(measured);
   }

@@ -37,11 +37,6 @@ double physical_memory_bytes() {
   return pages > 0 && page > 0 ? double(pages) * double(page) : 0;
 }
 
-double load_average() {
-  double load[1] = {0};
-  return getloadavg(load, 1) == 1 ? load[0] : 0;
-}
-
 std::string fixed(double v, int digits) {
   std::ostringstream os;
   os << std::fixed << std::setprecision(digits) << v;
@@ -102,6 +97,11 @@ void log_collectives(std::ostream& log, const std::vector<cost::MeasuredCollecti
 }
 
 }  // namespace
+
+double load_average() {
+  double load[1] = {0};
+  return getloadavg(load, 1) == 1 ? load[0] : 0;
+}
 
 cost::HardwareProfile calibrate_this_machine(const CalibrateOptions& options, std::ostream& log) {
   const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));

@@ -30,6 +30,10 @@ struct CalibrateOptions {
   bool quick = false;  // fewer sizes and samples: a few seconds, for tests
 };
 
+// The 1-minute load average (0 when unknown): other processes' share of the cores, reported
+// beside every measurement.
+double load_average();
+
 // Measures and reports each part on `log` as it goes (what was measured, the rates found).
 cost::HardwareProfile calibrate_this_machine(const CalibrateOptions& options, std::ostream& log);
 
