@@ -1,5 +1,6 @@
 #include "tools/calibrate/calibrate.h"
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,6 +31,15 @@ std::string cpu_model() {
     if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
   }
   return "CPU";
+}
+
+// The cores this process may run on (its affinity mask: a cpuset or taskset narrows it), else
+// the hardware threads.
+int usable_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 }
 
 double physical_memory_bytes() {
@@ -104,9 +114,9 @@ double load_average() {
 }
 
 cost::HardwareProfile calibrate_this_machine(const CalibrateOptions& options, std::ostream& log) {
-  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int cores = usable_cores();
   const double load = load_average();
-  log << "calibrating " << cpu_model() << ", " << cores << " hardware threads, load average "
+  log << "calibrating " << cpu_model() << ", " << cores << " cores for the rank threads, load average "
       << fixed(load, 2) << (options.quick ? " (quick)" : "") << "\n";
 
   const KernelRates rates = measure_kernel_rates(options.quick);
@@ -141,7 +151,7 @@ cost::HardwareProfile calibrate_this_machine(const CalibrateOptions& options, st
       "reached " + fixed(stream.peak / 1e9, 2) + " GB/s",
       "kernel_launch_s: a tiny Transformer training step per kernel call "
       "(tools/calibrate/op_overhead.h)",
-      "shared_compute_units: std::thread::hardware_concurrency()",
+      "shared_compute_units: the cores this process may run on (sched_getaffinity)",
       "collectives.measured: the sim's all_reduce, all_gather and reduce_scatter at world sizes "
       "1 to 4 (tools/calibrate/sim_collectives.h)"};
   p.device.name = cpu_model();

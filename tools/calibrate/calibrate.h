@@ -9,7 +9,8 @@
 //                                               bytes per call (kernel_rates.h)
 //   device.kernel_launch_s                      the fixed cost per kernel call of the training
 //                                               path (op_overhead.h)
-//   device.shared_compute_units                 the hardware threads: W rank threads share them
+//   device.shared_compute_units                 the cores this process may run on (its affinity
+//                                               mask): W rank threads share them
 //   collectives.measured                        the sim's all_reduce, all_gather, reduce_scatter
 //                                               by world size 1..4 and bytes (sim_collectives.h)
 //   collectives (formula), node                 the same measurements in NCCL's terms: base
