@@ -27,10 +27,12 @@ struct Counted {
   double gemm_size = 0;  // FLOPs of one GEMM, where the cost model reads its curve
 };
 
-// The FLOPs and bytes the shape-only run counts for the call (run once on the meta device).
+// The FLOPs and bytes the shape-only run counts for the call (run once on the meta device; the
+// making of its inputs is not counted).
 Counted count_on_meta(const CallMaker& make) {
+  const std::function<void()> call = make(meta_device());
   kernels::OpRecorder recorder;
-  make(meta_device())();
+  call();
   Counted c;
   for (const kernels::OpRecord& r : recorder.records()) {
     c.flops += static_cast<double>(r.flops);
