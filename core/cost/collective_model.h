@@ -17,7 +17,9 @@
 //   nvls  all_reduce inside one node when nvls_busbw > 0: base + S x factor / nvls_busbw.
 // Ring and tree are tried with every protocol of the profile: Simple (the top-level latencies,
 // the full busbw) and the others listed (LL, LL128: their latencies, a share of the busbw), so
-// small messages take LL's 6.6 us + 0.6 us per hop and large ones Simple's bandwidth.
+// small messages take LL's 6.6 us + 0.6 us per hop and large ones Simple's bandwidth. The tree
+// uses the ring's hop latencies (NCCL's own tree constants differ, most for LL across the
+// network: 5.0 us against the ring's 2.7).
 // Send/recv: one hop; broadcast and scatter: n-1 hops; barrier: an all_reduce of nothing.
 // A group of one rank costs 0. Measured points in the profile replace the formula for their kind:
 // log-log interpolation in bytes at the measured world size nearest the group's (the larger of

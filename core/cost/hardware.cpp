@@ -186,8 +186,8 @@ CollectiveProfile read_collectives(Reader r, const std::string& origin) {
     const Json& list = r.at("protocols");
     if (!list.is_array()) r.fail("'" + r.key_path("protocols") + "'", "must be a list");
     for (std::size_t i = 0; i < list.size(); ++i) {
-      c.protocols.push_back(
-          read_protocol(Reader(list[i], origin, r.key_path("protocols[" + std::to_string(i) + "]"))));
+      c.protocols.push_back(read_protocol(
+          Reader(list[i], origin, r.key_path("protocols[" + std::to_string(i) + "]"))));
     }
   }
   if (r.has("measured")) {
@@ -250,7 +250,7 @@ double EfficiencyCurve::at(double size) const {
 }
 
 double DeviceProfile::peak_flops_per_s(DType dtype) const {
-  const char* key = dtype == DType::BFloat16 ? "bf16"
+  const char* key = dtype == DType::BFloat16  ? "bf16"
                     : dtype == DType::Float32 ? "f32"
                     : dtype == DType::Float64 ? "f64"
                                               : "i64";
@@ -337,8 +337,9 @@ std::string hardware_to_json(const HardwareProfile& p) {
                       {"inter_node_efficiency", tidy(c.inter_node_efficiency)},
                       {"protocols", protocols},
                       {"measured", measured}};
-  Json out = {{"name", p.name},         {"description", p.description}, {"sources", p.sources},
-              {"device", device},       {"node", node},                 {"collectives", collectives}};
+  Json out = {{"name", p.name},       {"description", p.description},
+              {"sources", p.sources}, {"device", device},
+              {"node", node},         {"collectives", collectives}};
   return out.dump(2) + "\n";
 }
 

@@ -33,13 +33,13 @@ struct EfficiencyCurve {
 };
 
 struct DeviceProfile {
-  std::string name;                      // "NVIDIA H100 SXM5 80GB"
+  std::string name;                          // "NVIDIA H100 SXM5 80GB"
   std::map<std::string, double> peak_flops;  // dense, per second, by dtype: "bf16", "fp16", "f32"
-  double memory_bytes = 0;               // usable device memory
-  double memory_bandwidth = 0;           // B/s
-  EfficiencyCurve gemm_efficiency;       // share of peak a GEMM of that many FLOPs reaches
-  EfficiencyCurve memory_efficiency;     // share of bandwidth a kernel moving that many bytes reaches
-  double kernel_launch_s = 0;            // fixed cost per kernel call (launch + framework)
+  double memory_bytes = 0;                   // usable device memory
+  double memory_bandwidth = 0;               // B/s
+  EfficiencyCurve gemm_efficiency;           // share of peak a GEMM of that many FLOPs reaches
+  EfficiencyCurve memory_efficiency;  // share of bandwidth a kernel moving that many bytes reaches
+  double kernel_launch_s = 0;         // fixed cost per kernel call (launch + framework)
   // 0: each rank has a device of its own. n > 0: ranks are threads sharing n cores (the sim on
   // this machine), so W ranks compute at min(1, n / W) of one device's rate each.
   int shared_compute_units = 0;
@@ -50,7 +50,7 @@ struct NodeProfile {
   int gpus_per_node = 8;
   double nvlink_bandwidth = 0;  // B/s per GPU per direction (NVLink 4: 450e9)
   int nics_per_node = 8;
-  double nic_bandwidth = 0;     // B/s per NIC per direction (NDR: 50e9)
+  double nic_bandwidth = 0;  // B/s per NIC per direction (NDR: 50e9)
 };
 
 // One measured point of a collective on this machine (calibrate): kind over `ranks` ranks with a
@@ -90,7 +90,7 @@ struct CollectiveProfile {
 };
 
 struct HardwareProfile {
-  std::string name;                  // "h100-sxm", or the file's "name"
+  std::string name;  // "h100-sxm", or the file's "name"
   std::string description;
   std::vector<std::string> sources;  // where the numbers come from
   DeviceProfile device;

@@ -21,9 +21,10 @@
 // GPU's timeline is the gap between back-to-back kernels and the idle SMs of its first and last
 // waves (kernel_launch_s, a few microseconds), not the host's dispatch time, so an additive cost
 // per kernel is the right form; max(host, device) per kernel would charge the host's time where it
-// is hidden. On the sim's CPU ranks the kernels run inline on the calling thread, so the framework's
-// per-call overhead (what `tensorpar calibrate` measures) adds to each kernel as well. Where the
-// host would not keep ahead (tiny models, a batch of a few tokens) the estimate is optimistic.
+// is hidden. On the sim's CPU ranks the kernels run inline on the calling thread, so the
+// framework's per-call overhead (what `tensorpar calibrate` measures) adds to each kernel as well.
+// Where the host would not keep ahead (tiny models, a batch of a few tokens) the estimate is
+// optimistic.
 //
 //   OpRecord{kernel "linear", flops 2 x 8192^3, bf16} on h100-sxm: 1.1 TFLOP at 0.95 x 989.5
 //   TFLOP/s -> 1.17 ms, compute-bound.

@@ -33,7 +33,7 @@ double shape_only_peak(int world, bool sp, std::int64_t layers) {
   c.world = world;
   c.model.n_layers = layers;
   c.model.dim = kDim;
-  c.model.n_heads = kHeads;  // 3 and 2 local heads at W = 2 and 3
+  c.model.n_heads = kHeads;     // 3 and 2 local heads at W = 2 and 3
   c.model.vocab_size = kVocab;  // 34, 33, 33 rows at W = 3
   c.model.max_seq_len = kSeq;
   c.model.dropout_p = 0.1;
@@ -61,9 +61,10 @@ TEST(CostMemoryVsShapeOnly, PeakLiesBetweenParametersPlusActivationsAndTheTotal)
       const double peak = shape_only_peak(world, sp, 2);
       const cost::MemoryBreakdown m = model_memory(world, sp, 2);
       const double live = m.parameters + m.activations;
-      std::printf("W=%d sp=%d: shape-only peak %.0f B; model parameters + activations %.0f (x%.3f), "
-                  "total %.0f (x%.3f)\n",
-                  world, int(sp), peak, live, peak / live, m.total(), peak / m.total());
+      std::printf(
+          "W=%d sp=%d: shape-only peak %.0f B; model parameters + activations %.0f (x%.3f), "
+          "total %.0f (x%.3f)\n",
+          world, int(sp), peak, live, peak / live, m.total(), peak / m.total());
       EXPECT_GT(peak, live);
       EXPECT_LT(peak, m.total());
     }
@@ -74,13 +75,15 @@ TEST(CostMemoryVsShapeOnly, PeakGrowsPerLayerAsTheLayersParametersAndActivations
   for (int world : {2, 3}) {
     for (bool sp : {false, true}) {
       SCOPED_TRACE("W = " + std::to_string(world) + (sp ? " with SP" : ""));
-      const double peak_growth = (shape_only_peak(world, sp, 4) - shape_only_peak(world, sp, 2)) / 2;
+      const double peak_growth =
+          (shape_only_peak(world, sp, 4) - shape_only_peak(world, sp, 2)) / 2;
       const cost::MemoryBreakdown m2 = model_memory(world, sp, 2), m4 = model_memory(world, sp, 4);
       const double model_growth =
           (m4.parameters + m4.activations - m2.parameters - m2.activations) / 2;
-      std::printf("W=%d sp=%d: per layer, shape-only peak +%.0f B, model parameters + activations "
-                  "+%.0f B (x%.3f)\n",
-                  world, int(sp), peak_growth, model_growth, peak_growth / model_growth);
+      std::printf(
+          "W=%d sp=%d: per layer, shape-only peak +%.0f B, model parameters + activations "
+          "+%.0f B (x%.3f)\n",
+          world, int(sp), peak_growth, model_growth, peak_growth / model_growth);
       EXPECT_GE(peak_growth, model_growth);
       EXPECT_LE(peak_growth, 1.35 * model_growth);
     }

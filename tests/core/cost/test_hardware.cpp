@@ -37,8 +37,9 @@ TEST(HardwareDevice, PeakByDtypeNamesTheMissingOne) {
   d.peak_flops = {{"bf16", 312e12}, {"f32", 19.5e12}};
   EXPECT_DOUBLE_EQ(d.peak_flops_per_s(DType::BFloat16), 312e12);
   EXPECT_DOUBLE_EQ(d.peak_flops_per_s(DType::Float32), 19.5e12);
-  expect_error<std::invalid_argument>([&] { d.peak_flops_per_s(DType::Float64); },
-                                      "no peak_tflops for dtype float64 (\"f64\"; it has bf16, f32)");
+  expect_error<std::invalid_argument>(
+      [&] { d.peak_flops_per_s(DType::Float64); },
+      "no peak_tflops for dtype float64 (\"f64\"; it has bf16, f32)");
 }
 
 TEST(HardwareBuiltins, AreTheFourHgxProfilesAndMore) {
@@ -152,12 +153,21 @@ TEST(HardwareJson, ErrorsNameTheFileAndTheKey) {
                        "'collectives.base_latency_us.ring' is missing");
   expect_profile_error([](Json& j) { j["device"]["nvlink_gbs"] = 450; },
                        "'device.nvlink_gbs' is not a key of the format");
-  expect_profile_error([](Json& j) { j["device"]["gemm_efficiency_by_gflop"] = {{16, 0.9}, {1, 0.6}}; },
-                       "'device.gemm_efficiency_by_gflop' needs increasing sizes, got [1,0.6]");
-  expect_profile_error([](Json& j) { j["device"]["memory_efficiency_by_mb"] = {{1, 1.5}}; },
-                       "needs sizes > 0 and efficiencies in (0, 1], got [1,1.5]");
   expect_profile_error(
-      [](Json& j) { j["collectives"]["measured"] = {{{"kind", "all_sum"}, {"ranks", 2}, {"bytes", 8}, {"us", 1}}}; },
+      [](Json& j) {
+        j["device"]["gemm_efficiency_by_gflop"] = {{16, 0.9}, {1, 0.6}};
+      },
+      "'device.gemm_efficiency_by_gflop' needs increasing sizes, got [1,0.6]");
+  expect_profile_error(
+      [](Json& j) {
+        j["device"]["memory_efficiency_by_mb"] = {{1, 1.5}};
+      },
+      "needs sizes > 0 and efficiencies in (0, 1], got [1,1.5]");
+  expect_profile_error(
+      [](Json& j) {
+        j["collectives"]["measured"] = {
+            {{"kind", "all_sum"}, {"ranks", 2}, {"bytes", 8}, {"us", 1}}};
+      },
       "'collectives.measured[0].kind' names no collective: \"all_sum\"");
   expect_profile_error([](Json& j) { j["collectives"]["protocols"][1].erase("bandwidth_share"); },
                        "'collectives.protocols[1].bandwidth_share' is missing");

@@ -42,18 +42,16 @@ kernels::OpRecord record(std::string kernel, std::int64_t flops, std::int64_t re
 TEST(KernelModel, LargeGemmIsComputeBoundOnTheCurve) {
   // 2 x 8192^3 = 1.1 TFLOP, beyond the curve's end (1.0): 1.1e12 / 100e12 = 11.0 ms + 5 us.
   const std::int64_t n = 8192, flops = 2 * n * n * n;
-  KernelEstimate e = kernel_time(record("matmul", flops, 2 * 2 * n * n, 2 * n * n,
-                                        DType::BFloat16, {n, n}),
-                                 round_device());
+  KernelEstimate e = kernel_time(
+      record("matmul", flops, 2 * 2 * n * n, 2 * n * n, DType::BFloat16, {n, n}), round_device());
   EXPECT_EQ(e.bound, "compute");
   EXPECT_DOUBLE_EQ(e.seconds, 5e-6 + double(flops) / 100e12);
 }
 
 TEST(KernelModel, MidSizeGemmReadsTheCurveAtItsFlops) {
   // 10 GFLOP: efficiency 0.75 (half way in log from 1 to 100 GFLOP) -> 10e9 / 75e12 = 133.3 us.
-  KernelEstimate e =
-      kernel_time(record("linear", 10'000'000'000, 1000, 1000, DType::BFloat16, {10, 10}),
-                  round_device());
+  KernelEstimate e = kernel_time(
+      record("linear", 10'000'000'000, 1000, 1000, DType::BFloat16, {10, 10}), round_device());
   EXPECT_EQ(e.bound, "compute");
   EXPECT_NEAR(e.seconds, 5e-6 + 10e9 / 75e12, 1e-12);
 }
@@ -77,7 +75,8 @@ TEST(KernelModel, TinyKernelIsLaunchBound) {
 }
 
 TEST(KernelModel, ViewsCostNothing) {
-  KernelEstimate e = kernel_time(record("permute", 0, 0, 0, DType::Float32, {2, 3}), round_device());
+  KernelEstimate e =
+      kernel_time(record("permute", 0, 0, 0, DType::Float32, {2, 3}), round_device());
   EXPECT_EQ(e.bound, "none");
   EXPECT_EQ(e.seconds, 0);
 }
@@ -88,7 +87,8 @@ TEST(KernelModel, IntegerKernelsUseTheF32Peak) {
   EXPECT_NEAR(e.seconds, 5e-6 + 1e9 / 10e12, 1e-12);
 }
 
-// linear_backward of x [rows, in] and w [out, in] on the meta device, as the meta backend records it.
+// linear_backward of x [rows, in] and w [out, in] on the meta device, as the meta backend records
+// it.
 kernels::OpRecord linear_backward_record(std::int64_t rows, std::int64_t in, std::int64_t out,
                                          bool need_x, bool need_w, bool need_bias) {
   Tensor x = Tensor::empty({rows, in}, DType::BFloat16, meta_device());
@@ -120,6 +120,25 @@ TEST(KernelModel, LinearBackwardReadsTheCurveAtOneGemm) {
   KernelEstimate e = kernel_time(r, round_device());
   EXPECT_EQ(e.bound, "compute");
   EXPECT_NEAR(e.seconds, 5e-6 + 2 * per_gemm / (100e12 * eff), 1e-12);
+}
+
+TEST(KernelModel, GptLayerKernelsOnA100) {
+  // docs/cost_model.md's example: w1 of a 22B layer at b s = 8192 tokens, h = 6144, t = 8 (3072
+  // local outputs), bf16, on a100-sxm4-80gb: 309 GFLOP beyond the curve's 128 GFLOP point (0.95 of
+  // 312 TFLOP/s); the GELU after it moves 2 x 8192 x 3072 x 2 B = 100.7 MB at 0.9 x 2,039 GB/s.
+  const HardwareProfile a100 = load_hardware("a100-sxm4-80gb");
+  const std::int64_t tokens = 8192, h = 6144, out = 3072;
+  const std::int64_t flops = 2 * tokens * h * out + tokens * out;  // with the bias
+  KernelEstimate w1 = kernel_time(record("linear", flops, 2 * (tokens * h + out * h + out),
+                                         2 * tokens * out, DType::BFloat16, {tokens, out}),
+                                  a100);
+  EXPECT_EQ(w1.bound, "compute");
+  EXPECT_NEAR(w1.seconds, 3e-6 + double(flops) / (0.95 * 312e12), 1e-12);
+  const std::int64_t bytes = 2 * tokens * out * 2;
+  KernelEstimate gelu = kernel_time(
+      record("unary", tokens * out, bytes / 2, bytes / 2, DType::BFloat16, {tokens, out}), a100);
+  EXPECT_EQ(gelu.bound, "memory");
+  EXPECT_NEAR(gelu.seconds, 3e-6 + double(bytes) / (0.9 * 2039e9), 1e-12);
 }
 
 }  // namespace

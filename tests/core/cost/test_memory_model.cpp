@@ -31,15 +31,17 @@ std::int64_t built_parameters(const ModelShape& m) {
 }
 
 TEST(MemoryModelParameters, EqualTheReferenceTransformersCount) {
-  for (const ModelShape& m : {ModelShape{2, 16, 4, 16, 8}, ModelShape{3, 24, 3, 7, 11},
-                              ModelShape{1, 8, 2, 5, 50257}, ModelShape{96, 12288, 96, 2048, 50257}}) {
+  for (const ModelShape& m :
+       {ModelShape{2, 16, 4, 16, 8}, ModelShape{3, 24, 3, 7, 11}, ModelShape{1, 8, 2, 5, 50257},
+        ModelShape{96, 12288, 96, 2048, 50257}}) {
     EXPECT_EQ(m.parameters(), built_parameters(m))
         << "layers " << m.layers << " hidden " << m.hidden << " vocab " << m.vocab;
   }
   // GPT-3's dimensions: 174.56 B, Narayanan's 12 l h^2 (1 + 13/(12h) + (V + s)/(12 l h)) less
   // 4 h per layer (no biases on the attention projections): 174.56e9.
-  EXPECT_EQ((ModelShape{96, 12288, 96, 2048, 50257}).parameters(),
-            50257ll * 12288 + 2048ll * 12288 + 96ll * (12ll * 12288 * 12288 + 9 * 12288) + 2 * 12288);
+  EXPECT_EQ(
+      (ModelShape{96, 12288, 96, 2048, 50257}).parameters(),
+      50257ll * 12288 + 2048ll * 12288 + 96ll * (12ll * 12288 * 12288 + 9 * 12288) + 2 * 12288);
 }
 
 TEST(MemoryModelParameters, AreShardedAsThePlanShardsThem) {
@@ -115,8 +117,11 @@ TEST(MemoryModelActivations, ErrorsNameTheValue) {
   ParallelConfig p;
   p.tp = 0;
   expect_error<std::invalid_argument>([&] { memory_per_gpu(k22b, p); }, "tp must be >= 1, got 0");
-  expect_error<std::invalid_argument>([&] { memory_per_gpu({0, 8, 2, 4, 4}, {}); },
-                                      "layers must be >= 1, got 0");
+  expect_error<std::invalid_argument>(
+      [&] {
+        memory_per_gpu({0, 8, 2, 4, 4}, {});
+      },
+      "layers must be >= 1, got 0");
 }
 
 double percent(double model, double published) { return (model / published - 1) * 100; }
@@ -133,10 +138,11 @@ TEST(MemoryModelPublished, Korthikanti22B) {
   const double state = (none.parameters + none.gradients + none.optimizer) / kGiB;
   std::printf("22B t=8: parameters+optimizer %.2f GiB (Figure 1: 45.56, %+.1f%%)\n", state,
               percent(state, 45.56));
-  std::printf("22B t=8: activations %.2f GiB without SP/recompute (59.25, %+.1f%%), %.2f GiB with "
-              "SP + selective (9.56, %+.1f%%)\n",
-              none.activations / kGiB, percent(none.activations / kGiB, 59.25),
-              selective.activations / kGiB, percent(selective.activations / kGiB, 9.56));
+  std::printf(
+      "22B t=8: activations %.2f GiB without SP/recompute (59.25, %+.1f%%), %.2f GiB with "
+      "SP + selective (9.56, %+.1f%%)\n",
+      none.activations / kGiB, percent(none.activations / kGiB, 59.25),
+      selective.activations / kGiB, percent(selective.activations / kGiB, 9.56));
   EXPECT_NEAR(state, 45.56, 0.1 * 45.56);
   EXPECT_NEAR(none.activations / kGiB, 59.25, 0.1 * 59.25);
   EXPECT_NEAR(selective.activations / kGiB, 9.56, 0.1 * 9.56);
@@ -161,11 +167,13 @@ TEST(MemoryModelPublished, Korthikanti175B) {
   sp.recompute = Recompute::Selective;
   const double none = 96 * activation_bytes_per_layer(gpt3, plan) / kGiB;
   const double selective = 96 * activation_bytes_per_layer(gpt3, sp) / kGiB;
-  std::printf("175B t=8 (a 12-layer stage): parameters+optimizer %.2f GiB (Figure 1: 45.56, %+.1f%%)\n",
-              state, percent(state, 45.56));
-  std::printf("175B t=8: 96 layers' activations %.2f GiB without SP/recompute (66.84, %+.1f%%), "
-              "%.2f GiB with SP + selective (12.35, %+.1f%%)\n",
-              none, percent(none, 66.84), selective, percent(selective, 12.35));
+  std::printf(
+      "175B t=8 (a 12-layer stage): parameters+optimizer %.2f GiB (Figure 1: 45.56, %+.1f%%)\n",
+      state, percent(state, 45.56));
+  std::printf(
+      "175B t=8: 96 layers' activations %.2f GiB without SP/recompute (66.84, %+.1f%%), "
+      "%.2f GiB with SP + selective (12.35, %+.1f%%)\n",
+      none, percent(none, 66.84), selective, percent(selective, 12.35));
   EXPECT_NEAR(state, 45.56, 0.1 * 45.56);
   EXPECT_GT(none, 0.6 * 66.84);
   EXPECT_LT(none, 1.05 * 66.84);
