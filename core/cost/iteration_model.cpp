@@ -179,10 +179,10 @@ IterationEstimate estimate_iteration(const Workload& workload, const IterationOp
     double stream_free = options.overlap_dp ? 0.0 : backward_end;
     for (std::int64_t b : est.dp_buckets) {
       ready_bytes += b;
-      const double ready =
-          options.overlap_dp
-              ? backward_start + (backward_end - backward_start) * double(ready_bytes) / double(total)
-              : backward_end;
+      const double ready = options.overlap_dp
+                               ? backward_start + (backward_end - backward_start) *
+                                                      double(ready_bytes) / double(total)
+                               : backward_end;
       bucket_start.push_back(std::max(ready, stream_free));
       bucket_s.push_back(timer.collective(CollectiveKind::AllReduce, b, options.dp_group));
       stream_free = bucket_start.back() + bucket_s.back();

@@ -37,8 +37,8 @@ namespace tensorpar::cost {
 // One kernel or one collective, in issue order.
 struct WorkItem {
   bool is_collective = false;
-  kernels::OpRecord op;             // when !is_collective
-  CollectiveRecord collective;      // when is_collective
+  kernels::OpRecord op;         // when !is_collective
+  CollectiveRecord collective;  // when is_collective
 };
 
 // What one rank does for one micro-batch, by phase, and once per step.
@@ -52,8 +52,8 @@ struct Workload {
 };
 
 struct IterationOptions {
-  int dp = 1;                  // data-parallel degree (the DP group's ranks: dp_group below)
-  std::vector<int> dp_group;   // global ranks of this rank's DP group (size dp)
+  int dp = 1;                      // data-parallel degree (the DP group's ranks: dp_group below)
+  std::vector<int> dp_group;       // global ranks of this rank's DP group (size dp)
   std::int64_t micro_batches = 1;  // gradient accumulation steps per iteration
   bool overlap_dp = true;
   std::int64_t bucket_bytes = 25ll << 20;
@@ -72,9 +72,9 @@ struct TimelineEvent {
 };
 
 struct IterationEstimate {
-  double compute_s = 0;        // kernels of forward, recompute, backward (all micro-batches)
-  double tp_comm_s = 0;        // exposed tensor-parallel collectives
-  double dp_comm_s = 0;        // exposed data-parallel gradient all_reduce
+  double compute_s = 0;  // kernels of forward, recompute, backward (all micro-batches)
+  double tp_comm_s = 0;  // exposed tensor-parallel collectives
+  double dp_comm_s = 0;  // exposed data-parallel gradient all_reduce
   double optimizer_s = 0;
   double total_s() const { return compute_s + tp_comm_s + dp_comm_s + optimizer_s; }
   // Collectives per step by (phase, kind, group size, data-parallel or not), in order of first
@@ -88,7 +88,7 @@ struct IterationEstimate {
     std::int64_t bytes = 0;
   };
   std::vector<CollectiveTotal> collective_totals;
-  std::vector<std::int64_t> dp_buckets;       // bytes of each DP bucket, in issue order
+  std::vector<std::int64_t> dp_buckets;  // bytes of each DP bucket, in issue order
   // Filled when asked (with_timeline): every collective of the step in order, and the timeline.
   std::vector<CollectiveRecord> collectives;  // per step, in order (DP buckets included)
   std::vector<TimelineEvent> timeline;

@@ -1,10 +1,11 @@
 // The planner's workloads (tools/plan/workload.h): extrapolated from 1- and 2-layer runs at
 // micro-batch 1 and 2, they equal a direct shape-only run of the whole depth and micro-batch.
-#include "tools/plan/workload.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
+
+#include "tools/plan/workload.h"
 
 namespace tensorpar::plan {
 namespace {
@@ -54,6 +55,39 @@ void expect_same_items(const std::vector<WorkItem>& got, const std::vector<WorkI
   }
 }
 
+WorkItem kernel(const char* name) {
+  WorkItem w;
+  w.op.kernel = name;
+  return w;
+}
+
+TEST(LayerInsertion, FindsEveryPointWhereTheBlockCanGoIn) {
+  // embed [norm attn add] loss -> embed [norm attn add] [norm attn add] loss: the block can go
+  // in at record 1 (before the first layer; the runs' common suffix reaches back to there) up to
+  // record 4 (after it; their common prefix reaches that far). Any point gives the same sequence.
+  const std::vector<WorkItem> one = {kernel("embed"), kernel("norm"), kernel("attn"), kernel("add"),
+                                     kernel("loss")};
+  std::vector<WorkItem> two = one;
+  two.insert(two.begin() + 4, {kernel("norm"), kernel("attn"), kernel("add")});
+  const LayerInsertion at = layer_insertion(one, two);
+  EXPECT_EQ(at.block, 3u);
+  EXPECT_EQ(at.first, 1u);
+  EXPECT_EQ(at.last, 4u);
+  const WorkloadFactory::Split s = split_layers(one, two, at.first);
+  EXPECT_EQ(s.head.size(), 1u);
+  EXPECT_EQ(s.layer.size(), 3u);
+  EXPECT_EQ(s.layer[0].op.kernel, "norm");
+  EXPECT_EQ(s.tail.size(), 4u);
+}
+
+TEST(LayerInsertion, RejectsRunsThatAreNotOneBlockApart) {
+  const std::vector<WorkItem> one = {kernel("embed"), kernel("norm"), kernel("loss")};
+  const std::vector<WorkItem> two = {kernel("embed"), kernel("add"), kernel("norm"), kernel("gelu"),
+                                     kernel("loss")};
+  EXPECT_THROW(layer_insertion(one, two), std::runtime_error);
+  EXPECT_THROW(layer_insertion(two, one), std::runtime_error);
+}
+
 void expect_extrapolation_is_direct(int tp, bool sp, std::int64_t micro_batch) {
   WorkloadFactory factory(kModel);
   const WorkloadSpec spec{.tp = tp, .micro_batch = micro_batch, .sequence_parallel = sp};
@@ -96,6 +130,26 @@ TEST(Workload, TensorParallelLayersIssueMegatronsAllReducesInIssueOrder) {
   // The row-parallel token and position embeddings' partial sums, then wo's and w2's partial
   // outputs, each reduced right after the kernel that made it.
   EXPECT_EQ(before, (std::vector<std::string>{"embedding", "embedding", "linear", "linear"}));
+}
+
+TEST(Workload, WithoutLossParallelTheLogitsAreGatheredInsteadOfThreeAllReduces) {
+  WorkloadFactory factory(kModel);
+  auto forward_counts = [&](bool loss_parallel) {
+    std::map<CollectiveKind, int> counts;
+    const PlanWorkload w =
+        factory.build({.tp = 2, .micro_batch = 2, .loss_parallel = loss_parallel});
+    for (const WorkItem& i : w.workload.forward) {
+      if (i.is_collective) ++counts[i.collective.kind];
+    }
+    return counts;
+  };
+  // Per layer 2 all_reduces, the embeddings' 2; then the loss's 3 or the logits' all_gather.
+  EXPECT_EQ(forward_counts(true),
+            (std::map<CollectiveKind, int>{{CollectiveKind::AllReduce, 2 * 4 + 2 + 3}}));
+  EXPECT_EQ(forward_counts(false),
+            (std::map<CollectiveKind, int>{{CollectiveKind::AllReduce, 2 * 4 + 2},
+                                           {CollectiveKind::AllGather, 1}}));
+  EXPECT_EQ(factory.shape_only_runs(), 8);
 }
 
 TEST(Workload, GradientBytesFollowRegistrationOrder) {
@@ -153,7 +207,8 @@ TEST(Workload, SelectiveRecomputeRerunsTheAttentionCore) {
   }
   EXPECT_EQ(matmuls, 2 * kModel.layers);  // q k^T and p v per layer
   // The score matmul of a rank's 3 heads: 2 x b x heads x s x s x head_dim.
-  EXPECT_EQ(rec.front().op.flops, 2 * 2 * 3 * kModel.seq * kModel.seq * (kModel.hidden / kModel.heads));
+  EXPECT_EQ(rec.front().op.flops,
+            2 * 2 * 3 * kModel.seq * kModel.seq * (kModel.hidden / kModel.heads));
   EXPECT_EQ(rec.back().op.kernel, "matmul");
 }
 

@@ -95,7 +95,8 @@ Options parse_options(const std::vector<std::string>& argv) {
   if (args.has("dp")) q.dp = int(integer_flag(args, "dp", 1, 1, 1 << 20));
   q.dtype = dtype_flag(args);
   const bool one_plan = (q.tp || q.dp) && q.micro_batch;
-  if (args.has("sequence-parallel") || one_plan) q.sequence_parallel = args.has("sequence-parallel");
+  if (args.has("sequence-parallel") || one_plan)
+    q.sequence_parallel = args.has("sequence-parallel");
   if (args.has("recompute") || one_plan) {
     q.recompute = recompute_flag(args.get_or("recompute", "none"));
   }
@@ -104,7 +105,8 @@ Options parse_options(const std::vector<std::string>& argv) {
   } catch (const std::invalid_argument& e) {
     throw UsageError(std::string("--hardware: ") + e.what());
   }
-  q.gpus_per_node = int(integer_flag(args, "gpus-per-node", q.hardware.node.gpus_per_node, 1, 1024));
+  q.gpus_per_node =
+      int(integer_flag(args, "gpus-per-node", q.hardware.node.gpus_per_node, 1, 1024));
   o.json = args.has("json");
   o.trace_path = args.get_or("trace", "");
   return o;
@@ -189,9 +191,10 @@ void print_table(std::ostream& os, const std::vector<plan::PlanResult>& plans, s
     std::snprintf(line, sizeof line,
                   "%4zu %4d %5d %4lld %3s %-9s %12.2f %10.2f %9.2f %9.2f %9.2f %8.2f %4s %5.1f%%\n",
                   i + 1, r.config.tp, r.config.dp, static_cast<long long>(r.config.micro_batch),
-                  r.config.sequence_parallel ? "on" : "off", cost::recompute_name(r.config.recompute),
-                  ms(r.iteration_s()), ms(t.compute_s), ms(t.tp_comm_s), ms(t.dp_comm_s),
-                  ms(t.optimizer_s), r.memory.total() / kGiB, r.fits ? "yes" : "no", 100 * r.mfu);
+                  r.config.sequence_parallel ? "on" : "off",
+                  cost::recompute_name(r.config.recompute), ms(r.iteration_s()), ms(t.compute_s),
+                  ms(t.tp_comm_s), ms(t.dp_comm_s), ms(t.optimizer_s), r.memory.total() / kGiB,
+                  r.fits ? "yes" : "no", 100 * r.mfu);
     os << line;
   }
   if (plans.size() > shown) {
@@ -202,8 +205,12 @@ void print_table(std::ostream& os, const std::vector<plan::PlanResult>& plans, s
 void print_detail(std::ostream& os, const plan::PlanResult& r, double device_memory) {
   const cost::IterationEstimate& t = r.time;
   const double total = r.iteration_s();
-  auto share = [&](double s) { return fixed(ms(s), 2) + " ms (" + fixed(100 * s / total, 1) + "%)"; };
-  os << "\n" << plan_name(r.config) << ": " << r.micro_batches << " micro-batches per iteration\n";
+  auto share = [&](double s) {
+    return fixed(ms(s), 2) + " ms (" + fixed(100 * s / total, 1) + "%)";
+  };
+  os << "\n"
+     << plan_name(r.config) << ": " << r.micro_batches
+     << (r.micro_batches == 1 ? " micro-batch" : " micro-batches") << " per iteration\n";
   os << "  iteration       " << fixed(ms(total), 2) << " ms\n";
   os << "    compute       " << share(t.compute_s) << "\n";
   os << "    tp comm       " << share(t.tp_comm_s) << "  exposed\n";
@@ -231,8 +238,8 @@ void print_detail(std::ostream& os, const plan::PlanResult& r, double device_mem
 
 // The predicted timeline as a Chrome trace: the compute stream as rank 0's track, the DP
 // gradient all_reduce stream as a second track.
-void write_trace(const std::string& path, const cost::IterationEstimate& est,
-                 const Options& o, const plan::PlanResult& best) {
+void write_trace(const std::string& path, const cost::IterationEstimate& est, const Options& o,
+                 const plan::PlanResult& best) {
   std::vector<profiler::Event> lanes[2];
   TraceTrack tracks[2];
   for (const cost::TimelineEvent& e : est.timeline) {
@@ -255,7 +262,8 @@ void write_trace(const std::string& path, const cost::IterationEstimate& est,
   tracks[1].events = &lanes[1];
   tracks[1].label = "rank 0 data-parallel stream";
   std::ofstream out(path);
-  if (!out) throw std::runtime_error("--trace: cannot open '" + path + "': " + std::strerror(errno));
+  if (!out)
+    throw std::runtime_error("--trace: cannot open '" + path + "': " + std::strerror(errno));
   write_chrome_trace(out, {tracks[0], tracks[1]},
                      {{"command", "tensorpar plan"},
                       {"hardware", o.query.hardware.name},
@@ -303,8 +311,8 @@ int run_plan(const std::vector<std::string>& argv) {
   std::cout << "tensorpar plan: " << q.model.layers << " layers, dim " << q.model.hidden << ", "
             << q.model.heads << " heads, seq " << q.model.seq << ", vocab " << q.model.vocab
             << ", global batch " << q.global_batch << " on " << q.gpus << " x " << q.hardware.name
-            << " (" << q.gpus_per_node << " per node), "
-            << dtype_name(plans.front().config.dtype) << "\n";
+            << " (" << q.gpus_per_node << " per node), " << dtype_name(plans.front().config.dtype)
+            << "\n";
   std::cout << plans.size() << (plans.size() == 1 ? " plan" : " plans") << ", " << fitting
             << " fit in " << fixed(q.hardware.device.memory_bytes / kGiB, 2)
             << " GiB per GPU; best first:\n\n";

@@ -74,27 +74,6 @@ const char* const kTrainUsage =
 
 namespace {
 
-std::int64_t int_flag(const Args& args, const std::string& name, std::int64_t fallback,
-                      std::int64_t lo, std::int64_t hi) {
-  const auto text = args.get(name);
-  if (!text) return fallback;
-  std::size_t used = 0;
-  std::int64_t v = 0;
-  try {
-    v = std::stoll(*text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text->size()) {
-    throw UsageError("--" + name + " needs an integer, got '" + *text + "'");
-  }
-  if (v < lo || v > hi) {
-    throw UsageError("--" + name + " " + *text + " is out of range [" + std::to_string(lo) + ", " +
-                     std::to_string(hi) + "]");
-  }
-  return v;
-}
-
 double real_flag(const Args& args, const std::string& name, double fallback) {
   const auto text = args.get(name);
   if (!text) return fallback;
@@ -131,18 +110,18 @@ Options parse_options(const std::vector<std::string>& argv) {
   if (c.backend != "sim" && c.device != cpu()) {
     throw UsageError("--backend " + c.backend + " moves CPU tensors only; use --device cpu");
   }
-  c.world = static_cast<int>(int_flag(args, "world", c.world, 1, 64));
+  c.world = static_cast<int>(integer_flag(args, "world", c.world, 1, 64));
   if (c.backend != "sim") {
     c.world = launched_env(c.backend, "train", args.has("world") ? c.world : 0).world_size;
   }
-  c.layers = int_flag(args, "layers", c.layers, 1, 64);
-  c.dim = int_flag(args, "dim", c.dim, 1, 8192);
-  c.heads = int_flag(args, "heads", c.heads, 1, 1024);
-  c.vocab = int_flag(args, "vocab", c.vocab, 2, 1 << 20);
-  c.seq = int_flag(args, "seq", c.seq, 1, 1 << 16);
-  c.batch = int_flag(args, "batch", c.batch, 1, 1 << 16);
-  c.steps = static_cast<int>(int_flag(args, "steps", c.steps, 1, 1000000));
-  c.seed = static_cast<std::uint64_t>(int_flag(args, "seed", 0, 0, INT64_MAX));
+  c.layers = integer_flag(args, "layers", c.layers, 1, 64);
+  c.dim = integer_flag(args, "dim", c.dim, 1, 8192);
+  c.heads = integer_flag(args, "heads", c.heads, 1, 1024);
+  c.vocab = integer_flag(args, "vocab", c.vocab, 2, 1 << 20);
+  c.seq = integer_flag(args, "seq", c.seq, 1, 1 << 16);
+  c.batch = integer_flag(args, "batch", c.batch, 1, 1 << 16);
+  c.steps = static_cast<int>(integer_flag(args, "steps", c.steps, 1, 1000000));
+  c.seed = static_cast<std::uint64_t>(integer_flag(args, "seed", 0, 0, INT64_MAX));
   c.dropout = real_flag(args, "dropout", c.dropout);
   if (c.dropout < 0 || c.dropout >= 1) {
     throw UsageError("--dropout " + *args.get("dropout") + " is not in [0, 1)");
@@ -184,7 +163,7 @@ Options parse_options(const std::vector<std::string>& argv) {
   o.json = args.has("json");
   c.save_dir = args.get_or("save", "");
   if (args.has("save") && c.save_dir.empty()) throw UsageError("--save needs a folder");
-  c.save_every = static_cast<int>(int_flag(args, "save-every", 0, 1, 1000000));
+  c.save_every = static_cast<int>(integer_flag(args, "save-every", 0, 1, 1000000));
   if (args.has("save-every") && c.save_dir.empty()) {
     throw UsageError("--save-every " + *args.get("save-every") + " needs --save DIR");
   }

@@ -4,11 +4,13 @@
 // per call, how many kernel records the rank's OpRecorder held when it was issued.
 //
 //   auto positions = std::make_shared<std::vector<std::size_t>>();
-//   WorldGuard g(std::make_shared<IssueOrderCommunicator>(current_world_ptr(), recorder, positions));
+//   WorldGuard g(std::make_shared<IssueOrderCommunicator>(current_world_ptr(), recorder,
+//   positions));
 //   ... kernels k0, k1, then an all_reduce, then k2 ...   // positions: {2}
 //
 // Subgroups (DeviceMesh's) are wrapped too and share `positions`, so positions[i] belongs to the
-// i-th collective of the rank's log.
+// i-th collective of the rank's log. Each call passes through two communicators' public methods,
+// so a CommDebugMode active on the rank would count it twice: run_workload uses none.
 #include <cstddef>
 #include <memory>
 #include <vector>

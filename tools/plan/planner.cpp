@@ -49,6 +49,10 @@ void check_query(const PlanQuery& q) {
     if (q.global_batch % d != 0) {
       usage(cat("--dp ", d, " does not divide --global-batch ", q.global_batch));
     }
+    if (!q.tp && m.heads % (q.gpus / d) != 0) {
+      usage(cat("--dp ", d, " leaves tp = --gpus ", q.gpus, " / ", d, " = ", q.gpus / d,
+                ", which does not divide --heads ", m.heads));
+    }
   }
   if (q.micro_batch) {
     const std::int64_t b = *q.micro_batch;
@@ -63,7 +67,8 @@ void check_query(const PlanQuery& q) {
   }
   if (q.sequence_parallel.value_or(false) && q.tp) {
     if (*q.tp == 1) usage("--sequence-parallel needs --tp > 1");
-    if (m.seq % *q.tp != 0) usage(cat("--sequence-parallel needs --tp ", *q.tp, " to divide --seq ", m.seq));
+    if (m.seq % *q.tp != 0)
+      usage(cat("--sequence-parallel needs --tp ", *q.tp, " to divide --seq ", m.seq));
   }
 }
 
@@ -85,7 +90,7 @@ std::vector<cost::ParallelConfig> configurations(const PlanQuery& q) {
         if (sp && (tp == 1 || m.seq % tp != 0)) continue;
         for (Recompute r : {Recompute::None, Recompute::Selective, Recompute::Full}) {
           if (q.recompute && r != *q.recompute) continue;
-          out.push_back({int(tp), int(dp), mb, sp, r, dtype});
+          out.push_back({int(tp), int(dp), mb, sp, r, dtype, q.gradient_element_bytes});
         }
       }
     }
@@ -110,11 +115,16 @@ PlanResult evaluate(const PlanQuery& query, const cost::HardwareProfile& hardwar
   PlanResult r;
   r.config = c;
   r.micro_batches = query.global_batch / c.dp / c.micro_batch;
-  const PlanWorkload w = factory.build({.tp = c.tp,
-                                        .micro_batch = c.micro_batch,
-                                        .sequence_parallel = c.sequence_parallel,
-                                        .dtype = c.dtype,
-                                        .recompute = c.recompute});
+  PlanWorkload w = factory.build({.tp = c.tp,
+                                  .micro_batch = c.micro_batch,
+                                  .sequence_parallel = c.sequence_parallel,
+                                  .dtype = c.dtype,
+                                  .recompute = c.recompute,
+                                  .loss_parallel = query.loss_parallel});
+  if (c.gradient_element_bytes > 0) {
+    const auto element = std::int64_t(dtype_size(c.dtype));
+    for (std::int64_t& g : w.workload.gradient_bytes) g = g / element * c.gradient_element_bytes;
+  }
   cost::IterationOptions options;
   options.dp = c.dp;
   options.dp_group = dp_group(c.tp, c.dp);
@@ -126,8 +136,8 @@ PlanResult evaluate(const PlanQuery& query, const cost::HardwareProfile& hardwar
   r.shape_only_peak_bytes = w.peak_bytes;
   r.fits = r.memory.total() <= hardware.device.memory_bytes;
   r.model_flops = model_flops(query.model, query.global_batch);
-  r.mfu = r.model_flops /
-          (r.iteration_s() * query.gpus * hardware.device.peak_flops_per_s(c.dtype));
+  r.mfu =
+      r.model_flops / (r.iteration_s() * query.gpus * hardware.device.peak_flops_per_s(c.dtype));
   return r;
 }
 
@@ -143,10 +153,11 @@ std::vector<PlanResult> plan(const PlanQuery& query) {
   check_query(query);
   const std::vector<cost::ParallelConfig> configs = configurations(query);
   if (configs.empty()) {
-    usage(cat("no plan divides evenly: --global-batch ", query.global_batch,
-              " is not a multiple of any data-parallel degree --gpus ", query.gpus,
-              " / tp (tp dividing --heads ", query.model.heads, " and --dim ", query.model.hidden,
-              ") allows"));
+    usage(cat("no plan divides evenly: tp must divide --heads ", query.model.heads, " and --gpus ",
+              query.gpus, ", dp = gpus / tp --global-batch ", query.global_batch,
+              ", --micro-batch the batch per replica, and --sequence-parallel needs tp > 1 "
+              "dividing --seq ",
+              query.model.seq));
   }
   const cost::HardwareProfile hardware = with_nodes(query);
   WorkloadFactory factory(query.model, query.dropout);

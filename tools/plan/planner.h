@@ -9,7 +9,8 @@
 // A plan divides evenly when tp divides the heads, the hidden size and gpus; dp = gpus / tp;
 // micro_batch divides global_batch / dp; sequence parallel needs tp > 1 and tp dividing seq.
 // Plans that do not fit in memory are kept, marked fits = false, and ranked after those that fit.
-// The loss is always vocab-parallel (loss_parallel) when tp > 1, as Megatron's is.
+// The loss is vocab-parallel (loss_parallel) when tp > 1, as Megatron's is, unless the query
+// says otherwise (tensorpar train without --loss-parallel gathers the logits instead).
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -34,18 +35,22 @@ struct PlanQuery {
   std::optional<bool> sequence_parallel;
   std::optional<cost::Recompute> recompute;
   bool overlap_dp = true;
-  double dropout = 0.0;  // the model's dropout (tensorpar train's default)
+  double dropout = 0.0;       // the model's dropout (tensorpar train's default)
+  bool loss_parallel = true;  // vocab-parallel cross-entropy when tp > 1
+  // Bytes per gradient element in memory and in the DP all_reduce; 0: the training dtype's.
+  // Megatron-LM keeps 16-bit training's gradients in fp32 (4).
+  int gradient_element_bytes = 0;
 };
 
 struct PlanResult {
   cost::ParallelConfig config;  // tp, dp, micro_batch, sequence_parallel, recompute, dtype
   std::int64_t micro_batches = 1;
   cost::IterationEstimate time;
-  cost::MemoryBreakdown memory;            // the model's (memory_model.h)
-  double shape_only_peak_bytes = 0;        // the shape-only run's high-water mark, for comparison
+  cost::MemoryBreakdown memory;      // the model's (memory_model.h)
+  double shape_only_peak_bytes = 0;  // the shape-only run's high-water mark, for comparison
   bool fits = true;
   double model_flops = 0;  // model_flops(query.model, global_batch) below
-  double mfu = 0;  // model FLOPs (72 factor, no recompute) / (iteration x gpus x peak)
+  double mfu = 0;          // model FLOPs (72 factor, no recompute) / (iteration x gpus x peak)
   double iteration_s() const { return time.total_s(); }
 };
 

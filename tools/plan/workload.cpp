@@ -25,9 +25,12 @@ int phase_index(const std::string& phase) {
 
 int phase_index(CommPhase phase) {
   switch (phase) {
-    case CommPhase::Forward: return kForward;
-    case CommPhase::Backward: return kBackward;
-    case CommPhase::Optimizer: return kOptimizer;
+    case CommPhase::Forward:
+      return kForward;
+    case CommPhase::Backward:
+      return kBackward;
+    case CommPhase::Optimizer:
+      return kOptimizer;
   }
   return kForward;
 }
@@ -43,8 +46,8 @@ bool same(const WorkItem& a, const WorkItem& b) {
   }
   const auto &x = a.op, &y = b.op;
   return x.kernel == y.kernel && x.op == y.op && x.flops == y.flops &&
-         x.bytes_read == y.bytes_read && x.bytes_written == y.bytes_written &&
-         x.dtype == y.dtype && x.shape == y.shape && x.phase == y.phase;
+         x.bytes_read == y.bytes_read && x.bytes_written == y.bytes_written && x.dtype == y.dtype &&
+         x.shape == y.shape && x.phase == y.phase;
 }
 
 std::int64_t affine(std::int64_t at1, std::int64_t at2, std::int64_t b) {
@@ -80,9 +83,9 @@ std::vector<WorkItem> at_micro_batch(const std::vector<WorkItem>& one,
   out.reserve(one.size());
   for (std::size_t i = 0; i < one.size(); ++i) {
     const bool alike = one[i].is_collective == two[i].is_collective &&
-                       (one[i].is_collective ? one[i].collective.kind == two[i].collective.kind
-                                             : one[i].op.kernel == two[i].op.kernel &&
-                                                   one[i].op.op == two[i].op.op);
+                       (one[i].is_collective
+                            ? one[i].collective.kind == two[i].collective.kind
+                            : one[i].op.kernel == two[i].op.kernel && one[i].op.op == two[i].op.op);
     if (!alike) {
       throw std::runtime_error(cat("workload: record ", i, " of the ", part,
                                    " differs in kind between micro-batch 1 and 2"));
@@ -169,7 +172,7 @@ ShapeOnlyStepConfig step_config(const cost::ModelShape& model, std::int64_t laye
   c.batch = spec.micro_batch;
   c.seq = model.seq;
   c.sequence_parallel = spec.sequence_parallel;
-  c.loss_parallel = spec.tp > 1;
+  c.loss_parallel = spec.tp > 1 && spec.loss_parallel;
   c.optimizer = "adam";
   return c;
 }
@@ -246,9 +249,10 @@ LayerInsertion layer_insertion(const std::vector<WorkItem>& one_layer,
   std::size_t suffix = 0;
   while (suffix < n1 && same(one_layer[n1 - 1 - suffix], two_layers[n2 - 1 - suffix])) ++suffix;
   if (prefix + suffix < n1) {
-    throw std::runtime_error(cat("workload: the 2-layer run is not the 1-layer run with one block "
-                                 "inserted (common prefix ", prefix, ", suffix ", suffix, " of ",
-                                 n1, " records)"));
+    throw std::runtime_error(
+        cat("workload: the 2-layer run is not the 1-layer run with one block "
+            "inserted (common prefix ",
+            prefix, ", suffix ", suffix, " of ", n1, " records)"));
   }
   return {n1 - suffix, prefix, n2 - n1};
 }
@@ -264,8 +268,7 @@ WorkloadFactory::Split split_layers(const std::vector<WorkItem>& one_layer,
   return s;
 }
 
-std::vector<WorkItem> attention_core(const std::vector<WorkItem>& layer_forward,
-                                     std::int64_t seq) {
+std::vector<WorkItem> attention_core(const std::vector<WorkItem>& layer_forward, std::int64_t seq) {
   auto scores = [&](const WorkItem& item) {
     const Shape& s = item.op.shape;
     return !item.is_collective && item.op.kernel == "matmul" && s.size() >= 2 &&
@@ -283,8 +286,10 @@ std::vector<WorkItem> attention_core(const std::vector<WorkItem>& layer_forward,
 WorkloadFactory::WorkloadFactory(cost::ModelShape model, double dropout)
     : model_(model), dropout_(dropout) {}
 
-const WorkloadFactory::Base& WorkloadFactory::base(int tp, bool sequence_parallel, DType dtype) {
-  const auto key = std::make_tuple(tp, sequence_parallel, dtype);
+const WorkloadFactory::Base& WorkloadFactory::base(const WorkloadSpec& spec) {
+  const DType dtype = spec.dtype == DType::Float32 ? DType::Float32 : DType::BFloat16;
+  const bool loss_parallel = spec.tp > 1 && spec.loss_parallel;
+  const auto key = std::make_tuple(spec.tp, spec.sequence_parallel, dtype, loss_parallel);
   auto it = bases_.find(key);
   if (it != bases_.end()) return it->second;
   Base b;
@@ -292,11 +297,10 @@ const WorkloadFactory::Base& WorkloadFactory::base(int tp, bool sequence_paralle
   for (int mb = 0; mb < 2; ++mb) {
     PlanWorkload runs[2];
     for (int layers = 0; layers < 2; ++layers) {
-      WorkloadSpec spec{.tp = tp,
-                        .micro_batch = mb + 1,
-                        .sequence_parallel = sequence_parallel,
-                        .dtype = dtype};
-      runs[layers] = run_workload(step_config(model_, layers + 1, spec, dropout_), dtype);
+      WorkloadSpec run = spec;
+      run.micro_batch = mb + 1;
+      run.recompute = cost::Recompute::None;
+      runs[layers] = run_workload(step_config(model_, layers + 1, run, dropout_), dtype);
       ++runs_;
       b.peak[mb][layers] = runs[layers].peak_bytes;
     }
@@ -314,8 +318,8 @@ const WorkloadFactory::Base& WorkloadFactory::base(int tp, bool sequence_paralle
     const std::size_t at = std::max(a.first, c.first);
     if (a.block != c.block || at > std::min(a.last, c.last)) {
       throw std::runtime_error(cat("workload: the layer block differs between micro-batch 1 (",
-                                   a.block, " records from ", a.first, "..", a.last,
-                                   ") and 2 (", c.block, " from ", c.first, "..", c.last, ")"));
+                                   a.block, " records from ", a.first, "..", a.last, ") and 2 (",
+                                   c.block, " from ", c.first, "..", c.last, ")"));
     }
     for (int mb = 0; mb < 2; ++mb) {
       b.phases[mb][phase] = split_layers(phase_of(one[mb], phase), phase_of(two[mb], phase), at);
@@ -327,7 +331,7 @@ const WorkloadFactory::Base& WorkloadFactory::base(int tp, bool sequence_paralle
 PlanWorkload WorkloadFactory::build(const WorkloadSpec& spec) {
   check_arg(spec.micro_batch >= 1, "workload: micro_batch must be >= 1, got ", spec.micro_batch);
   const DType dtype = spec.dtype == DType::Float32 ? DType::Float32 : DType::BFloat16;
-  const Base& b = base(spec.tp, spec.sequence_parallel, dtype);
+  const Base& b = base(spec);
   const std::int64_t mb = spec.micro_batch;
   auto split_at = [&](int phase) {
     const Split &one = b.phases[0][phase], &two = b.phases[1][phase];

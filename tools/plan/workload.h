@@ -22,7 +22,8 @@
 //   full       every layer's forward block (kernels and collectives) again, once per layer
 //   selective  every layer's attention core again: from the score matmul (output [.., s, s])
 //              through the scale, causal mask, softmax and dropout to the matmul with v
-// The loss is vocab-parallel (loss_parallel) when tp > 1. fp16 is modelled as bf16 (same bytes).
+// The loss is vocab-parallel (loss_parallel) when tp > 1 unless the spec turns it off. fp16 is
+// modelled as bf16 (same bytes).
 #include <cstdint>
 #include <map>
 #include <tuple>
@@ -40,6 +41,7 @@ struct WorkloadSpec {
   bool sequence_parallel = false;
   DType dtype = DType::BFloat16;
   cost::Recompute recompute = cost::Recompute::None;
+  bool loss_parallel = true;  // when tp > 1
 };
 
 struct PlanWorkload {
@@ -61,10 +63,10 @@ ShapeOnlyStepConfig step_config(const cost::ModelShape& model, std::int64_t laye
 PlanWorkload run_workload(const ShapeOnlyStepConfig& config, DType dtype = DType::Float32);
 
 // Builds workloads from the four runs above; the runs and their split are cached per (tp,
-// sequence parallel, dtype), so each distinct key costs four shape-only runs once, and building
-// any micro-batch and recompute from them costs only copying records. (The built workloads are
-// not kept: a 96-layer one holds tens of thousands of records, and a plan enumeration uses each
-// once.) Not thread-safe.
+// sequence parallel, dtype, loss parallel), so each distinct key costs four shape-only runs once,
+// and building any micro-batch and recompute from them costs only copying records. (The built
+// workloads are not kept: a 96-layer one holds tens of thousands of records, and a plan enumeration
+// uses each once.) Not thread-safe.
 class WorkloadFactory {
  public:
   explicit WorkloadFactory(cost::ModelShape model, double dropout = 0.0);
@@ -78,15 +80,15 @@ class WorkloadFactory {
 
  private:
   struct Base {
-    Split phases[2][4];  // [micro-batch 1, 2][forward, backward, optimizer, -]
+    Split phases[2][3];      // [micro-batch 1, 2][forward, backward, optimizer]
     double peak[2][2] = {};  // [micro-batch 1, 2][1 layer, 2 layers]
   };
-  const Base& base(int tp, bool sequence_parallel, DType dtype);
+  const Base& base(const WorkloadSpec& spec);
 
   cost::ModelShape model_;
   double dropout_;
   int runs_ = 0;
-  std::map<std::tuple<int, bool, DType>, Base> bases_;
+  std::map<std::tuple<int, bool, DType, bool>, Base> bases_;
 };
 
 // Where a 2-layer run's records hold one block more than the 1-layer run's: inserting the

@@ -2,9 +2,9 @@
 // collectives have round times: a kernel of F FLOPs takes F / 1e12 s (efficiency 1, no launch
 // cost, negligible bytes), an all_reduce of S bytes over 2 ranks in one node S / 1e10 s (ring,
 // factor 2(n-1)/n = 1, no latency).
-#include "core/cost/iteration_model.h"
-
 #include <gtest/gtest.h>
+
+#include "core/cost/iteration_model.h"
 
 namespace tensorpar::cost {
 namespace {
