@@ -20,12 +20,17 @@
 // 0.85..1.15, at W = 1 and 2), the prediction's compute_ms, tp_comm_ms and optimizer_ms, and
 // load_avg (the 1-minute load average when the configuration was measured: other processes on the
 // machine slow the measured step, not the prediction made from an earlier calibration).
+// cpu_ms and cpu_ratio read the same steps off the rank threads' CPU time, blind to the time other
+// processes take the cores: max(the busiest rank's CPU time per step, all ranks' CPU time over the
+// cores), what the step's wall time would be if the ranks had the cores to themselves (a waiting
+// rank spins before it sleeps, so its waits count as CPU time as long as they are short).
 // W = 4 runs four rank threads on however many cores there are (two on the reference machine);
 // the model charges W / cores of a core to each (shared_compute_units).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <ctime>
 #include <iostream>
 #include <vector>
 
@@ -77,7 +82,18 @@ plan::PlanResult predict(const Config& c, int world) {
   return plan::plan(q).front();
 }
 
-double measure(const Config& c, int world) {
+struct Measured {
+  double wall_s = 0;  // the lower quartile of the steps' wall times (rank 0's, between barriers)
+  double cpu_s = 0;   // max(busiest rank, total / cores) of thread CPU time per step (see above)
+};
+
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+Measured measure(const Config& c, int world, int cores) {
   const std::int64_t tokens_n = c.batch * c.seq;
   std::vector<std::int64_t> tok(static_cast<std::size_t>(tokens_n)), tgt(tok.size());
   for (std::int64_t i = 0; i < tokens_n; ++i) {
@@ -85,6 +101,7 @@ double measure(const Config& c, int world) {
     tgt[std::size_t(i)] = (i * 104729 + 5) % c.vocab;
   }
   std::vector<double> rank0_times;
+  std::vector<double> cpu(static_cast<std::size_t>(world));  // per rank: lower quartile per step
   sim::run(world, [&](int rank) {
     const Tensor tokens = from_vector(tok, {c.batch, c.seq});
     const Tensor targets = from_vector(tgt, {tokens_n});
@@ -109,17 +126,24 @@ double measure(const Config& c, int world) {
       opt.zero_grad();
     };
     for (int i = 0; i < c.warmup; ++i) step();
-    std::vector<double> times;
+    std::vector<double> times, cpu_times;
     for (int i = 0; i < c.timed; ++i) {
       current_world().barrier()->wait();
-      const double t0 = calibrate::seconds_now();
+      const double t0 = calibrate::seconds_now(), cpu0 = thread_cpu_seconds();
       step();
+      cpu_times.push_back(thread_cpu_seconds() - cpu0);
       current_world().barrier()->wait();  // the step ends with the slowest rank
       times.push_back(calibrate::seconds_now() - t0);
     }
+    cpu[static_cast<std::size_t>(rank)] = calibrate::lower_quartile(cpu_times);
     if (rank == 0) rank0_times = times;
   });
-  return calibrate::lower_quartile(rank0_times);
+  double busiest = 0, total = 0;
+  for (const double t : cpu) {
+    busiest = std::max(busiest, t);
+    total += t;
+  }
+  return {calibrate::lower_quartile(rank0_times), std::max(busiest, total / cores)};
 }
 
 // Args: configuration index, world size.
@@ -128,16 +152,19 @@ void BM_SelfPrediction(benchmark::State& state) {
   const int world = static_cast<int>(state.range(1));
   calibrated();  // before the timing, once per process
   plan::PlanResult predicted;
-  double measured = 0, load = 0;
+  Measured measured;
+  double load = 0;
   for (auto _ : state) {
     predicted = predict(c, world);
     load = calibrate::load_average();
-    measured = measure(c, world);
-    state.SetIterationTime(measured);
+    measured = measure(c, world, calibrated().device.shared_compute_units);
+    state.SetIterationTime(measured.wall_s);
   }
   state.counters["predicted_ms"] = 1e3 * predicted.iteration_s();
-  state.counters["measured_ms"] = 1e3 * measured;
-  state.counters["ratio"] = predicted.iteration_s() / measured;
+  state.counters["measured_ms"] = 1e3 * measured.wall_s;
+  state.counters["ratio"] = predicted.iteration_s() / measured.wall_s;
+  state.counters["cpu_ms"] = 1e3 * measured.cpu_s;
+  state.counters["cpu_ratio"] = predicted.iteration_s() / measured.cpu_s;
   state.counters["compute_ms"] = 1e3 * predicted.time.compute_s;
   state.counters["tp_comm_ms"] = 1e3 * predicted.time.tp_comm_s;
   state.counters["optimizer_ms"] = 1e3 * predicted.time.optimizer_s;
