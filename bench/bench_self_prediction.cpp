@@ -105,9 +105,14 @@ Measured measure(const Config& c, int world, int cores) {
   sim::run(world, [&](int rank) {
     const Tensor tokens = from_vector(tok, {c.batch, c.seq});
     const Tensor targets = from_vector(tgt, {tokens_n});
-    nn::Transformer model({.n_layers = c.layers, .vocab_size = c.vocab, .max_seq_len = c.seq,
-                           .dim = c.dim, .n_heads = c.heads, .dropout_p = 0,
-                           .weight_tying = true, .seed = 0});
+    nn::Transformer model({.n_layers = c.layers,
+                           .vocab_size = c.vocab,
+                           .max_seq_len = c.seq,
+                           .dim = c.dim,
+                           .n_heads = c.heads,
+                           .dropout_p = 0,
+                           .weight_tying = true,
+                           .seed = 0});
     const bool loss_parallel_on = world > 1;
     parallelize_transformer(model, DeviceMesh({world}, {"tp"}),
                             {.loss_parallel = loss_parallel_on});

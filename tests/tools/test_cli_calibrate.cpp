@@ -2,8 +2,8 @@
 // reads back, every field present, positive and consistent with how it was measured. Timings
 // vary from run to run and are never asserted; only their form is.
 #include <gmock/gmock.h>
-#include <sched.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <cmath>
 #include <map>
@@ -61,12 +61,12 @@ void expect_profile(const cost::HardwareProfile& p) {
   for (const cost::MeasuredCollective& m : p.collectives.measured) {
     series[{m.kind, m.ranks}].push_back(m);
   }
-  for (const CollectiveKind kind : {CollectiveKind::AllReduce, CollectiveKind::AllGather,
-                                    CollectiveKind::ReduceScatter}) {
+  for (const CollectiveKind kind :
+       {CollectiveKind::AllReduce, CollectiveKind::AllGather, CollectiveKind::ReduceScatter}) {
     for (int world = 1; world <= 4; ++world) {
       const auto& points = series[{kind, world}];
-      const std::string what = std::string(collective_name(kind)) + " at " +
-                               std::to_string(world) + " ranks";
+      const std::string what =
+          std::string(collective_name(kind)) + " at " + std::to_string(world) + " ranks";
       ASSERT_EQ(points.size(), 3u) << what;
       for (std::size_t i = 0; i < points.size(); ++i) {
         EXPECT_GT(points[i].seconds, 0) << what;

@@ -34,7 +34,8 @@ cost::Recompute recompute_named(const PublishedRow& row) {
   if (r == "none") return cost::Recompute::None;
   if (r == "selective") return cost::Recompute::Selective;
   if (r == "full") return cost::Recompute::Full;
-  throw std::invalid_argument(row.file + ":" + std::to_string(row.line) + ": recompute '" + r + "'");
+  throw std::invalid_argument(row.file + ":" + std::to_string(row.line) + ": recompute '" + r +
+                              "'");
 }
 
 // The row's configuration, fixed where the row gives it (an empty micro_batch is enumerated).
@@ -115,11 +116,12 @@ SetError report(const std::string& title, const std::vector<Row>& rows,
     for (const std::string& m : metrics) counted = counted || m == r.metric;
     if (!counted) continue;
     const double error = (r.predicted - r.published) / r.published;
-    std::printf("  %-32s %-32s %10.3f %10.3f %+7.1f%%  tp %d dp %d mb %lld%s %s%s\n",
-                r.name.c_str(), r.metric.c_str(), r.published, r.predicted, 100 * error,
-                r.plan.config.tp, r.plan.config.dp, static_cast<long long>(r.plan.config.micro_batch),
-                r.plan.config.sequence_parallel ? " sp" : "",
-                cost::recompute_name(r.plan.config.recompute), r.plan.fits ? "" : " (does not fit)");
+    std::printf(
+        "  %-32s %-32s %10.3f %10.3f %+7.1f%%  tp %d dp %d mb %lld%s %s%s\n", r.name.c_str(),
+        r.metric.c_str(), r.published, r.predicted, 100 * error, r.plan.config.tp, r.plan.config.dp,
+        static_cast<long long>(r.plan.config.micro_batch),
+        r.plan.config.sequence_parallel ? " sp" : "", cost::recompute_name(r.plan.config.recompute),
+        r.plan.fits ? "" : " (does not fit)");
     predicted.push_back(r.predicted);
     published.push_back(r.published);
   }
@@ -171,8 +173,8 @@ TEST(Validation, Korthikanti22BIterationTimesAndMemory) {
   const PublishedSet set = read("korthikanti_2022_22b.csv");
   const std::vector<Row> rows = predict(set);
   expect_ran(set, rows);
-  const SetError time = report("Korthikanti et al. 2022, 22B on 8 A100 (seconds per iteration)", rows,
-                               {"iteration_s"});
+  const SetError time = report("Korthikanti et al. 2022, 22B on 8 A100 (seconds per iteration)",
+                               rows, {"iteration_s"});
   const SetError memory = report("  ... memory per GPU (GiB)", rows,
                                  {"memory_gib_parameters_optimizer", "memory_gib_activations"});
   EXPECT_TRUE(std::isfinite(time.mape));

@@ -94,10 +94,14 @@ void fill_formula(cost::HardwareProfile& p) {
 
 void log_collectives(std::ostream& log, const std::vector<cost::MeasuredCollective>& points) {
   std::map<std::pair<std::string, std::int64_t>, std::map<int, double>> table;
-  for (const auto& p : points) table[{std::string(collective_name(p.kind)), p.bytes}][p.ranks] = p.seconds;
-  log << "  sim collectives (us) by world size:\n    kind              bytes       1       2       3       4\n";
+  for (const auto& p : points) {
+    table[{std::string(collective_name(p.kind)), p.bytes}][p.ranks] = p.seconds;
+  }
+  log << "  sim collectives (us) by world size:\n"
+      << "    kind              bytes       1       2       3       4\n";
   for (const auto& [key, by_world] : table) {
-    log << "    " << std::left << std::setw(15) << key.first << std::right << std::setw(10) << key.second;
+    log << "    " << std::left << std::setw(15) << key.first << std::right << std::setw(10)
+        << key.second;
     for (int w = 1; w <= 4; ++w) {
       const auto it = by_world.find(w);
       log << std::setw(8) << (it == by_world.end() ? std::string("-") : fixed(it->second * 1e6, 1));
@@ -116,8 +120,9 @@ double load_average() {
 cost::HardwareProfile calibrate_this_machine(const CalibrateOptions& options, std::ostream& log) {
   const int cores = usable_cores();
   const double load = load_average();
-  log << "calibrating " << cpu_model() << ", " << cores << " cores for the rank threads, load average "
-      << fixed(load, 2) << (options.quick ? " (quick)" : "") << "\n";
+  log << "calibrating " << cpu_model() << ", " << cores
+      << " cores for the rank threads, load average " << fixed(load, 2)
+      << (options.quick ? " (quick)" : "") << "\n";
 
   const KernelRates rates = measure_kernel_rates(options.quick);
   const RateCurve gemm = rate_curve(rates.gemm);
@@ -131,24 +136,26 @@ cost::HardwareProfile calibrate_this_machine(const CalibrateOptions& options, st
   log_curve(log, "KiB/call", 1024, rates.elementwise, "GB/s", 1e9);
 
   const OpOverhead overhead = measure_op_overhead(options.quick);
-  log << "  fixed cost per kernel call (training path): " << fixed(overhead.seconds_per_kernel * 1e6, 2)
-      << " us (tiny Transformer step " << fixed(overhead.step_seconds * 1e6, 1) << " us / "
-      << overhead.kernels << " kernels)\n";
+  log << "  fixed cost per kernel call (training path): "
+      << fixed(overhead.seconds_per_kernel * 1e6, 2) << " us (tiny Transformer step "
+      << fixed(overhead.step_seconds * 1e6, 1) << " us / " << overhead.kernels << " kernels)\n";
 
   cost::HardwareProfile p;
   p.collectives.measured = measure_sim_collectives(options.quick);
   log_collectives(log, p.collectives.measured);
 
   p.name = "this-machine";
-  p.description = "this machine's CPU as the simulated backend's rank threads see it (float32), "
-                  "measured by tensorpar calibrate" + std::string(options.quick ? " --quick" : "") +
-                  " at load average " + fixed(load, 2);
+  p.description =
+      "this machine's CPU as the simulated backend's rank threads see it (float32), "
+      "measured by tensorpar calibrate" +
+      std::string(options.quick ? " --quick" : "") + " at load average " + fixed(load, 2);
   p.sources = {
       "peak_flops.f32 and gemm_efficiency: kernels::linear with bias, forward and backward, on "
       "one rank thread (tools/calibrate/kernel_rates.h)",
       "memory_bandwidth and memory_efficiency: a Transformer layer's element-wise kernels "
       "(add, scale, GELU, softmax, layer_norm, their backwards, a permute); streaming add alone "
-      "reached " + fixed(stream.peak / 1e9, 2) + " GB/s",
+      "reached " +
+          fixed(stream.peak / 1e9, 2) + " GB/s",
       "kernel_launch_s: a tiny Transformer training step per kernel call "
       "(tools/calibrate/op_overhead.h)",
       "shared_compute_units: the cores this process may run on (sched_getaffinity)",

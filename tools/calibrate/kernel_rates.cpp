@@ -137,7 +137,8 @@ SetTiming time_set(const std::vector<CallMaker>& calls, int reps) {
 KernelRates measure_kernel_rates(bool quick) {
   KernelRates rates;
   const std::vector<std::int64_t> widths =
-      quick ? std::vector<std::int64_t>{32, 128} : std::vector<std::int64_t>{16, 32, 64, 128, 256, 512};
+      quick ? std::vector<std::int64_t>{32, 128}
+            : std::vector<std::int64_t>{16, 32, 64, 128, 256, 512};
   for (const std::int64_t d : widths) {
     for (const std::vector<CallMaker>& forward_backward : linear_calls(d)) {
       const SetTiming t = time_set(forward_backward, d >= 256 ? 3 : quick ? 5 : 9);

@@ -19,8 +19,14 @@ ShapeOnlyStepConfig tiny_step() {
   c.world = 1;
   c.batch = 1;
   c.seq = 4;
-  c.model = {.n_layers = 2, .vocab_size = 8, .max_seq_len = 4, .dim = 8, .n_heads = 2,
-             .dropout_p = 0, .weight_tying = true, .seed = 0};
+  c.model = {.n_layers = 2,
+             .vocab_size = 8,
+             .max_seq_len = 4,
+             .dim = 8,
+             .n_heads = 2,
+             .dropout_p = 0,
+             .weight_tying = true,
+             .seed = 0};
   return c;
 }
 

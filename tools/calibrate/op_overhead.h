@@ -7,8 +7,8 @@
 // Measured on the reference Transformer's training step at tiny dimensions (2 layers, dim 8, 2
 // heads, vocab 8, 4 tokens), parallelized over a 1-rank mesh as `tensorpar train` parallelizes
 // over its world: forward, cross_entropy, backward, Adam step, zero_grad. Its step time (the lower
-// quartile of repeated steps, stopwatch.h) divided by the kernel calls the shape-only run of the same step counts (about 130) is the cost
-// per call; the arithmetic of a tiny kernel is part of it.
+// quartile of repeated steps, stopwatch.h) divided by the kernel calls the shape-only run of the
+// same step counts (about 130) is the cost per call; the arithmetic of a tiny kernel is part of it.
 namespace tensorpar::calibrate {
 
 struct OpOverhead {

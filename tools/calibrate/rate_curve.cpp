@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <stdexcept>
 #include <sstream>
+#include <stdexcept>
 
 namespace tensorpar::calibrate {
 
@@ -37,7 +37,8 @@ RateCurve rate_curve(std::vector<RatePoint> points) {
     merged[i].rate /= counts[i];
     curve.peak = std::max(curve.peak, merged[i].rate);
   }
-  for (const RatePoint& p : merged) curve.efficiency.points.emplace_back(p.size, p.rate / curve.peak);
+  for (const RatePoint& p : merged)
+    curve.efficiency.points.emplace_back(p.size, p.rate / curve.peak);
   return curve;
 }
 

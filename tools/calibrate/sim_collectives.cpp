@@ -1,8 +1,8 @@
 #include "tools/calibrate/sim_collectives.h"
 
 #include <algorithm>
-#include <utility>
 #include <cstdint>
+#include <utility>
 
 #include "core/comm/rank_context.h"
 #include "core/tensor/tensor.h"
@@ -36,9 +36,15 @@ double time_collective(CollectiveKind kind, std::int64_t per_rank, int samples,
   Tensor out = zeros({kind == CollectiveKind::ReduceScatter ? per_rank : per_rank * n});
   const auto call = [&] {
     switch (kind) {
-      case CollectiveKind::AllReduce: world.all_reduce(out)->wait(); break;
-      case CollectiveKind::AllGather: world.all_gather(out, in)->wait(); break;
-      default: world.reduce_scatter(out, in)->wait(); break;
+      case CollectiveKind::AllReduce:
+        world.all_reduce(out)->wait();
+        break;
+      case CollectiveKind::AllGather:
+        world.all_gather(out, in)->wait();
+        break;
+      default:
+        world.reduce_scatter(out, in)->wait();
+        break;
     }
   };
   call();  // warm: buffers touched, the group's state made
@@ -61,8 +67,8 @@ double time_collective(CollectiveKind kind, std::int64_t per_rank, int samples,
 std::vector<cost::MeasuredCollective> measure_sim_collectives(bool quick) {
   const std::vector<std::int64_t> sizes =
       quick ? std::vector<std::int64_t>{4 << 10, 256 << 10, 4 << 20}
-            : std::vector<std::int64_t>{1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10,
-                                        1 << 20, 4 << 20, 16 << 20};
+            : std::vector<std::int64_t>{1 << 10,   4 << 10, 16 << 10, 64 << 10,
+                                        256 << 10, 1 << 20, 4 << 20,  16 << 20};
   std::vector<cost::MeasuredCollective> points;
   for (int world = 1; world <= 4; ++world) {
     std::vector<double> starts(static_cast<std::size_t>(world)), ends(starts.size());

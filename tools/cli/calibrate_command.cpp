@@ -33,8 +33,8 @@ int run_calibrate(const std::vector<std::string>& argv) {
   if (!out_path.empty()) {
     file = std::make_unique<std::ofstream>(out_path);
     if (!*file) {
-      throw UsageError("--out " + out_path + ": cannot open it for writing: " +
-                       std::strerror(errno));
+      throw UsageError("--out " + out_path +
+                       ": cannot open it for writing: " + std::strerror(errno));
     }
   }
   const cost::HardwareProfile profile =

@@ -65,9 +65,9 @@ double spearman_rank_correlation(const std::vector<double>& a, const std::vector
     vb += (rb[i] - mean) * (rb[i] - mean);
   }
   if (va == 0 || vb == 0) {
-    throw std::invalid_argument("spearman_rank_correlation: " +
-                                std::string(va == 0 ? "the first" : "the second") +
-                                " side is constant");
+    throw std::invalid_argument(
+        "spearman_rank_correlation: " + std::string(va == 0 ? "the first" : "the second") +
+        " side is constant");
   }
   return cov / std::sqrt(va * vb);
 }

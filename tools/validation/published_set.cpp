@@ -63,8 +63,8 @@ std::optional<std::int64_t> PublishedRow::optional_integer(const std::string& co
 PublishedSet read_published_set(const std::string& path) {
   std::ifstream in(path);
   if (!in) {
-    throw std::invalid_argument("published set " + path + ": cannot read it: " +
-                                std::strerror(errno));
+    throw std::invalid_argument("published set " + path +
+                                ": cannot read it: " + std::strerror(errno));
   }
   PublishedSet set;
   set.file = path;
@@ -89,7 +89,8 @@ PublishedSet read_published_set(const std::string& path) {
     for (std::size_t i = 0; i < parts.size(); ++i) row.values[set.columns[i]] = parts[i];
     set.rows.push_back(std::move(row));
   }
-  if (set.columns.empty()) throw std::invalid_argument("published set " + path + ": no header line");
+  if (set.columns.empty())
+    throw std::invalid_argument("published set " + path + ": no header line");
   return set;
 }
 

@@ -19,8 +19,8 @@
 namespace tensorpar::validation {
 
 struct PublishedRow {
-  std::string file;  // for errors
-  int line = 0;      // 1-based line in the file
+  std::string file;                           // for errors
+  int line = 0;                               // 1-based line in the file
   std::map<std::string, std::string> values;  // by column name
 
   // std::invalid_argument naming the file, the line and the column when it is missing or empty,

@@ -55,7 +55,8 @@ TEST(PublishedSet, ErrorsNameTheFileLineAndColumn) {
   const PublishedSet s = read_published_set(path);
   expect_error([&] { s.rows[0].integer("gpus"); },
                path + ":2: column 'gpus' is 'eight', not an integer");
-  expect_error([&] { s.rows[0].number("gpus"); }, path + ":2: column 'gpus' is 'eight', not a number");
+  expect_error([&] { s.rows[0].number("gpus"); },
+               path + ":2: column 'gpus' is 'eight', not a number");
   expect_error([&] { s.rows[1].integer("gpus"); }, path + ":3: column 'gpus' is empty");
   expect_error([&] { s.rows[1].text("tp"); }, path + ":3: no column 'tp'");
   expect_error([&] { read_published_set(write(folder, "a,b\n1,2,3\n")); },
