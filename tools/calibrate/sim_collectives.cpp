@@ -62,6 +62,16 @@ double time_collective(CollectiveKind kind, std::int64_t per_rank, int samples,
   return lower_quartile(std::move(times));
 }
 
+// Keeps the calling rank thread busy for `seconds`: a world's threads start wherever the scheduler
+// put them (two on one core, often), and a collective between threads that share a core costs a
+// waiter's whole spin (sim/rendezvous.h, 20 us); within tens of milliseconds of work the scheduler
+// spreads them over the cores, where a training run's rank threads spend their time.
+void settle(double seconds) {
+  const double start = seconds_now();
+  volatile std::uint64_t spins = 0;
+  while (seconds_now() - start < seconds) spins = spins + 1;
+}
+
 }  // namespace
 
 std::vector<cost::MeasuredCollective> measure_sim_collectives(bool quick) {
@@ -74,6 +84,7 @@ std::vector<cost::MeasuredCollective> measure_sim_collectives(bool quick) {
     std::vector<double> starts(static_cast<std::size_t>(world)), ends(starts.size());
     std::vector<cost::MeasuredCollective> mine;
     sim::run(world, [&](int rank) {
+      settle(0.05);
       for (const CollectiveKind kind : kKinds) {
         for (const std::int64_t bytes : sizes) {
           const std::int64_t per_rank = per_rank_floats(bytes, world);
