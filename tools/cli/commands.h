@@ -33,6 +33,9 @@ extern const char* const kCheckpointUsage;
 // What a tensor x data parallel plan costs, predicted by the cost model (tools/plan).
 int run_plan(const std::vector<std::string>& args);
 extern const char* const kPlanUsage;
+// Measures this machine as the simulated backend's ranks see it: a hardware profile (JSON).
+int run_calibrate(const std::vector<std::string>& args);
+extern const char* const kCalibrateUsage;
 
 // Starts the workers of a multi-process job, as torchrun does (launcher.h).
 int run_run(const std::vector<std::string>& args);

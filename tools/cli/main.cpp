@@ -28,6 +28,8 @@ const Command kCommands[] = {
      kCheckpointUsage, run_checkpoint},
     {"plan", "predict the time, memory and communication of TP x DP plans on a cluster (cost model)",
      kPlanUsage, run_plan},
+    {"calibrate", "measure this machine as the simulated backend sees it: a hardware profile",
+     kCalibrateUsage, run_calibrate},
     {"run", "start the processes of a multi-process job (torchrun's role): one per rank",
      kRunUsage, run_run},
 };
