@@ -74,6 +74,7 @@ plan::PlanResult predict(const Config& c, int world) {
   q.model = {c.layers, c.dim, c.heads, c.seq, c.vocab};
   q.global_batch = c.batch;
   q.dtype = DType::Float32;
+  q.dropout = 0;  // as the measured step
   q.tp = world;
   q.dp = 1;
   q.micro_batch = c.batch;

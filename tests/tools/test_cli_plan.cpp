@@ -129,6 +129,34 @@ TEST(CliPlan, BadInputIsAUsageErrorNamingTheFlag) {
       "--layers");
   expect_usage_error(kSmall + "--recompute some", "--recompute");
   expect_usage_error(kSmall + "--dtype f16", "--dtype");
+  expect_usage_error(kSmall + "--dropout 1.5", "--dropout 1.5 is not in [0, 1)");
+  expect_usage_error(kSmall + "--dropout some", "--dropout needs a number");
+}
+
+// A model whose gradients fill several 25 MiB buckets (dim 1024, 4 layers: ~100 MB of bf16
+// gradients) over 8 data-parallel ranks.
+const std::string kBuckets =
+    "plan --hardware a100-sxm4-80gb --gpus 8 --layers 4 --dim 1024 --heads 8 --seq 256 "
+    "--vocab 1000 --global-batch 8 --tp 1 --dp 8 --micro-batch 1 ";
+
+TEST(CliPlan, DropoutIsModelledAndDefaultsToTheGptRecipes) {
+  const Value recipe = run_json(kBuckets)["plans"].arr()[0];
+  const Value explicit_recipe = run_json(kBuckets + "--dropout 0.1")["plans"].arr()[0];
+  const Value none = run_json(kBuckets + "--dropout 0")["plans"].arr()[0];
+  EXPECT_DOUBLE_EQ(recipe["iteration_ms"].num(), explicit_recipe["iteration_ms"].num());
+  // Dropout adds kernels (the masks and their use, forward and backward), nothing else.
+  EXPECT_GT(recipe["breakdown"]["compute_ms"].num(), none["breakdown"]["compute_ms"].num());
+  EXPECT_DOUBLE_EQ(recipe["breakdown"]["dp_comm_ms"].num(), none["breakdown"]["dp_comm_ms"].num());
+}
+
+TEST(CliPlan, OverlapGradReduceHidesAllButTheLastBucketsBehindBackward) {
+  const Value after = run_json(kBuckets)["plans"].arr()[0];
+  const Value overlapped = run_json(kBuckets + "--overlap-grad-reduce")["plans"].arr()[0];
+  ASSERT_GT(after["dp_buckets"].arr().size(), 1u);
+  EXPECT_DOUBLE_EQ(after["breakdown"]["compute_ms"].num(),
+                   overlapped["breakdown"]["compute_ms"].num());
+  EXPECT_GT(overlapped["breakdown"]["dp_comm_ms"].num(), 0);
+  EXPECT_LT(overlapped["breakdown"]["dp_comm_ms"].num(), after["breakdown"]["dp_comm_ms"].num());
 }
 
 TEST(CliPlan, AProfileFileGivesWhatItsBuiltInTwinGives) {

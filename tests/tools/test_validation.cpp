@@ -54,6 +54,8 @@ plan::PlanQuery query_for(const PublishedRow& row) {
   q.micro_batch = row.optional_integer("micro_batch");
   q.sequence_parallel = row.integer("sequence_parallel") != 0;
   q.recompute = recompute_named(row);
+  // Megatron-LM's default attention and hidden dropout, which these runs kept.
+  q.dropout = 0.1;
   return q;
 }
 

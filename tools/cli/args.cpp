@@ -1,5 +1,7 @@
 #include "tools/cli/args.h"
 
+#include <cmath>
+
 namespace tensorpar::cli {
 
 Args::Args(const std::vector<std::string>& argv, const std::set<std::string>& valued,
@@ -65,6 +67,22 @@ std::int64_t integer_flag(const Args& args, const std::string& name, std::int64_
   if (v < lo || v > hi) {
     throw UsageError("--" + name + " " + *text + " is out of range [" + std::to_string(lo) + ", " +
                      std::to_string(hi) + "]");
+  }
+  return v;
+}
+
+double real_flag(const Args& args, const std::string& name, double fallback) {
+  const auto text = args.get(name);
+  if (!text) return fallback;
+  std::size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(*text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text->size() || !std::isfinite(v)) {
+    throw UsageError("--" + name + " needs a number, got '" + *text + "'");
   }
   return v;
 }

@@ -38,6 +38,9 @@ class Args {
 std::int64_t integer_flag(const Args& args, const std::string& name, std::int64_t fallback,
                           std::int64_t lo, std::int64_t hi);
 
+// The finite number value of --name, `fallback` when absent; UsageError naming the flag otherwise.
+double real_flag(const Args& args, const std::string& name, double fallback);
+
 // Splits "a,b,c" into its parts (an empty string gives none).
 std::vector<std::string> split_list(const std::string& text);
 

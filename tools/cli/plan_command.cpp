@@ -20,16 +20,19 @@ namespace tensorpar::cli {
 const char* const kPlanUsage =
     "usage: tensorpar plan --hardware NAME|FILE --gpus N [--gpus-per-node 8]\n"
     "                      --layers L --dim H --heads A --seq S [--vocab 51200]\n"
+    "                      [--dropout 0.1]\n"
     "                      --global-batch B [--micro-batch b] [--tp t] [--dp d]\n"
     "                      [--sequence-parallel] [--recompute none|selective|full]\n"
-    "                      [--dtype bf16|fp16|f32] [--json] [--trace FILE]\n\n"
+    "                      [--dtype bf16|fp16|f32] [--overlap-grad-reduce] [--json]\n"
+    "                      [--trace FILE]\n\n"
     "Predicts one training iteration of the reference Transformer (the model of 'tensorpar\n"
     "train') under tensor parallel t x data parallel d on N GPUs: time split into compute,\n"
     "exposed tensor-parallel communication, data-parallel gradient all_reduce (25 MiB buckets\n"
-    "overlapped with the last backward) and optimizer; memory per GPU by kind; the collectives\n"
+    "after the backward) and optimizer; memory per GPU by kind; the collectives\n"
     "of a step with their bytes; model FLOPs utilisation. The workload is read off shape-only\n"
     "runs of the real step (1 and 2 layers, extrapolated); the hardware comes from a profile.\n"
-    "  --hardware       a built-in profile (a100-sxm4-40gb, a100-sxm4-80gb, h100-sxm, h200-sxm)\n"
+    "  --hardware       a built-in profile (a100-sxm4-40gb, a100-sxm4-80gb, h100-sxm, h200-sxm,\n"
+    "                   v100-dgx2h)\n"
     "                   or a JSON profile file (tensorpar calibrate writes one)\n"
     "  --gpus-per-node  GPUs per node (default: the profile's)\n"
     "  Without --tp and --dp, or without --micro-batch, every plan that divides evenly is\n"
@@ -37,8 +40,13 @@ const char* const kPlanUsage =
     "  dividing --heads and --gpus, d = N / t dividing --global-batch, b dividing B / d,\n"
     "  sequence parallel on and off (tp > 1), each recompute; --sequence-parallel and\n"
     "  --recompute, when given, fix theirs. With them, that plan alone.\n"
+    "  --dropout        the model's dropout (default 0.1: the GPT recipes' and Megatron-LM's;\n"
+    "                   'tensorpar train' defaults to 0, so give --dropout 0 to predict its runs)\n"
     "  --dtype          the training dtype (default bf16, mixed precision); fp16 is modelled as\n"
     "                   bf16\n"
+    "  --overlap-grad-reduce  run each gradient bucket's all_reduce beside the rest of the last\n"
+    "                   micro-batch's backward (default: after it, as DistributedDataParallel's\n"
+    "                   reduce_gradients() does)\n"
     "  --json           one JSON object: {hardware, gpus, model, global_batch, plans: [{tp, dp,\n"
     "                   micro_batch, micro_batches, sequence_parallel, recompute, iteration_ms,\n"
     "                   memory_gib, fits, mfu, breakdown {...}, memory {...}, collectives\n"
@@ -74,8 +82,9 @@ cost::Recompute recompute_flag(const std::string& r) {
 Options parse_options(const std::vector<std::string>& argv) {
   const Args args(argv,
                   {"hardware", "gpus", "gpus-per-node", "layers", "dim", "heads", "seq", "vocab",
-                   "global-batch", "micro-batch", "tp", "dp", "recompute", "dtype", "trace"},
-                  {"sequence-parallel", "json"});
+                   "global-batch", "micro-batch", "tp", "dp", "recompute", "dtype", "trace",
+                   "dropout"},
+                  {"sequence-parallel", "json", "overlap-grad-reduce"});
   Options o;
   plan::PlanQuery& q = o.query;
   o.hardware_flag = args.require("hardware");
@@ -107,6 +116,11 @@ Options parse_options(const std::vector<std::string>& argv) {
   }
   q.gpus_per_node =
       int(integer_flag(args, "gpus-per-node", q.hardware.node.gpus_per_node, 1, 1024));
+  q.overlap_dp = args.has("overlap-grad-reduce");
+  q.dropout = real_flag(args, "dropout", q.dropout);
+  if (!(q.dropout >= 0 && q.dropout < 1)) {
+    throw UsageError("--dropout " + *args.get("dropout") + " is not in [0, 1)");
+  }
   o.json = args.has("json");
   o.trace_path = args.get_or("trace", "");
   return o;

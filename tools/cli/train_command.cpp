@@ -85,22 +85,6 @@ const char* const kTrainUsage =
 
 namespace {
 
-double real_flag(const Args& args, const std::string& name, double fallback) {
-  const auto text = args.get(name);
-  if (!text) return fallback;
-  std::size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(*text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text->size() || !std::isfinite(v)) {
-    throw UsageError("--" + name + " needs a number, got '" + *text + "'");
-  }
-  return v;
-}
-
 // What a 2-D mesh does not take: a batch that leaves a dp rank no rows, and dropout over more
 // than one dp rank (its draws are numbered per dp shard, so the run would not equal the
 // single-device one).

@@ -34,8 +34,15 @@ struct PlanQuery {
   std::optional<std::int64_t> micro_batch;
   std::optional<bool> sequence_parallel;
   std::optional<cost::Recompute> recompute;
-  bool overlap_dp = true;
-  double dropout = 0.0;       // the model's dropout (tensorpar train's default)
+  // The DP gradient all_reduce overlapped with the last micro-batch's backward (Megatron-LM's
+  // --overlap-grad-reduce). Off by default: tensorpar's DistributedDataParallel reduces after
+  // backward, and so does Megatron-LM unless asked.
+  bool overlap_dp = false;
+  // The model's dropout (attention scores and the residual stream). 0.1 is the GPT recipes'
+  // and Megatron-LM's default (--attention-dropout, --hidden-dropout), what published runs
+  // used; `tensorpar train` defaults to 0, so predicting its default run takes dropout 0.
+  // Dropout is memory-bound work on the s x s scores: at s = 2048 it is 10-20% of a step.
+  double dropout = 0.1;
   bool loss_parallel = true;  // vocab-parallel cross-entropy when tp > 1
   // Bytes per gradient element in memory and in the DP all_reduce; 0: the training dtype's.
   // Megatron-LM keeps 16-bit training's gradients in fp32 (4).
