@@ -15,11 +15,7 @@
 #include <cmath>
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define TENSORPAR_HOST_DEVICE __host__ __device__
-#else
-#define TENSORPAR_HOST_DEVICE
-#endif
+#include "core/base/host_device.h"
 
 namespace tensorpar {
 

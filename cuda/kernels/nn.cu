@@ -15,13 +15,16 @@
 #include <cub/device/device_radix_sort.cuh>
 
 #include "core/kernels/cpu/cpu_backend.h"
+#include "core/kernels/optim_step.h"
 #include "core/tensor/philox.h"
 #include "cuda/kernels/cuda_backend.h"
 #include "cuda/launch.cuh"
 
 namespace tensorpar::cuda {
 
+using kernels::AdamCoefficients;
 using kernels::AxisView;
+using kernels::SgdCoefficients;
 
 namespace {
 
@@ -379,53 +382,44 @@ void sgd_typed(Tensor& param, const Tensor& grad, Tensor& buffer, bool first, co
   T* p = dptr<T>(param);
   const T* g = dptr<T>(grad);
   T* buf = buffer.defined() ? dptr<T>(buffer) : nullptr;
-  const T lr = T(h.lr), wd = T(h.weight_decay), mom = T(h.momentum), damp = T(1 - h.dampening);
-  const bool nesterov = h.nesterov;
+  const SgdCoefficients<T> c(h);
   for_each(
       stream, param.numel(),
-      [p, g, buf, first, lr, wd, mom, damp, nesterov] __device__(std::int64_t i) {
-        const T d = g[i] + wd * p[i];
-        if (buf == nullptr) {
-          p[i] -= lr * d;
-          return;
-        }
-        buf[i] = first ? d : mom * buf[i] + damp * d;
-        p[i] -= lr * (nesterov ? d + mom * buf[i] : buf[i]);
+      [p, g, buf, first, c] __device__(std::int64_t i) {
+        kernels::sgd_step<T>(p[i], g[i], buf == nullptr ? nullptr : &buf[i], first, c);
       },
       "sgd_update_");
 }
 
+template <class T, bool kDecoupled, bool kAmsgrad>
+void adam_launch(T* p, const T* gr, T* m, T* v, T* vmax, std::int64_t n,
+                 const AdamCoefficients<T>& c, cudaStream_t stream) {
+  for_each(
+      stream, n,
+      [=] __device__(std::int64_t i) {
+        kernels::adam_step<T, kDecoupled, kAmsgrad>(p[i], gr[i], m[i], v[i],
+                                                    kAmsgrad ? &vmax[i] : nullptr, c);
+      },
+      "adam_update_");
+}
+
 template <class T>
 void adam_typed(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
-                Tensor& max_exp_avg_sq, const AdamHyper& c, cudaStream_t stream) {
+                Tensor& max_exp_avg_sq, const AdamHyper& h, cudaStream_t stream) {
   T* p = dptr<T>(param);
   const T* gr = dptr<T>(grad);
   T* m = dptr<T>(exp_avg);
   T* v = dptr<T>(exp_avg_sq);
   T* vmax = max_exp_avg_sq.defined() ? dptr<T>(max_exp_avg_sq) : nullptr;
-  const T b1 = T(c.beta1), b2 = T(c.beta2), one_b1 = T(1 - c.beta1), one_b2 = T(1 - c.beta2);
-  const T wd = T(c.weight_decay), decay = T(1 - c.lr * c.weight_decay);
-  const T step_size = T(c.step_size), bc2_sqrt = T(c.bias_correction2_sqrt), eps = T(c.eps);
-  const bool decoupled = c.decoupled;
-  for_each(
-      stream, param.numel(),
-      [=] __device__(std::int64_t i) {
-        T g = gr[i];
-        if (decoupled) {
-          p[i] *= decay;
-        } else {
-          g += wd * p[i];
-        }
-        m[i] = b1 * m[i] + one_b1 * g;
-        v[i] = b2 * v[i] + one_b2 * g * g;
-        T second = v[i];
-        if (vmax != nullptr) {
-          vmax[i] = vmax[i] < v[i] ? v[i] : vmax[i];
-          second = vmax[i];
-        }
-        p[i] -= step_size * m[i] / (sqrt(second) / bc2_sqrt + eps);
-      },
-      "adam_update_");
+  const AdamCoefficients<T> c(h);
+  const std::int64_t n = param.numel();
+  if (h.decoupled) {
+    vmax ? adam_launch<T, true, true>(p, gr, m, v, vmax, n, c, stream)
+         : adam_launch<T, true, false>(p, gr, m, v, vmax, n, c, stream);
+  } else {
+    vmax ? adam_launch<T, false, true>(p, gr, m, v, vmax, n, c, stream)
+         : adam_launch<T, false, false>(p, gr, m, v, vmax, n, c, stream);
+  }
 }
 
 }  // namespace

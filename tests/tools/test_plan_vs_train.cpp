@@ -61,14 +61,15 @@ Totals issued(const Value& report) {
 
 void expect_plan_predicts_train(int dp, int tp, int batch, const std::string& extra) {
   const std::string model = "--layers 2 --dim 16 --heads 4 --vocab 32 --seq 8 ";
-  const Value plan = run_json("plan --hardware h100-sxm --gpus " + std::to_string(dp * tp) + " " +
-                              model + "--global-batch " + std::to_string(batch) + " --tp " +
-                              std::to_string(tp) + " --dp " + std::to_string(dp) +
-                              " --micro-batch " + std::to_string(batch / dp) +
-                              " --dtype f32 --dropout 0 " + extra);
-  const Value train = run_json("train " + model + "--batch " + std::to_string(batch) +
-                               " --steps 1 --mesh dp=" + std::to_string(dp) +
-                               ",tp=" + std::to_string(tp) + (tp > 1 ? " --loss-parallel " : " ") + extra);
+  const Value plan =
+      run_json("plan --hardware h100-sxm --gpus " + std::to_string(dp * tp) + " " + model +
+               "--global-batch " + std::to_string(batch) + " --tp " + std::to_string(tp) +
+               " --dp " + std::to_string(dp) + " --micro-batch " + std::to_string(batch / dp) +
+               " --dtype f32 --dropout 0 " + extra);
+  const Value train =
+      run_json("train " + model + "--batch " + std::to_string(batch) +
+               " --steps 1 --mesh dp=" + std::to_string(dp) + ",tp=" + std::to_string(tp) +
+               (tp > 1 ? " --loss-parallel " : " ") + extra);
   ASSERT_EQ(plan["plans"].arr().size(), 1u);
   const Totals want = issued(train);
   EXPECT_FALSE(want.empty());
@@ -83,7 +84,5 @@ TEST(PlanVsTrain, Dp3Tp2CollectivesPerStepAreThoseTrainIssues) {
   expect_plan_predicts_train(3, 2, 6, "");
 }
 
-TEST(PlanVsTrain, Dp2Tp1IsDataParallelAlone) {
-  expect_plan_predicts_train(2, 1, 4, "");
-}
+TEST(PlanVsTrain, Dp2Tp1IsDataParallelAlone) { expect_plan_predicts_train(2, 1, 4, ""); }
 }  // namespace

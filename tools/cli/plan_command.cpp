@@ -80,11 +80,11 @@ cost::Recompute recompute_flag(const std::string& r) {
 }
 
 Options parse_options(const std::vector<std::string>& argv) {
-  const Args args(argv,
-                  {"hardware", "gpus", "gpus-per-node", "layers", "dim", "heads", "seq", "vocab",
-                   "global-batch", "micro-batch", "tp", "dp", "recompute", "dtype", "trace",
-                   "dropout"},
-                  {"sequence-parallel", "json", "overlap-grad-reduce"});
+  const Args args(
+      argv,
+      {"hardware", "gpus", "gpus-per-node", "layers", "dim", "heads", "seq", "vocab",
+       "global-batch", "micro-batch", "tp", "dp", "recompute", "dtype", "trace", "dropout"},
+      {"sequence-parallel", "json", "overlap-grad-reduce"});
   Options o;
   plan::PlanQuery& q = o.query;
   o.hardware_flag = args.require("hardware");
