@@ -80,6 +80,38 @@ TEST(CliDevice, CheckRunsTheWholeRuleMatrixOnTheStandInAsOnTheCpu) {
   }
 }
 
+// On a device other than the CPU, check also compares each op's values and gradients with the
+// CPU's run: the stand-in runs the CPU's kernels, so cat (data movement, bitwise) matches exactly.
+TEST(CliDevice, CheckComparesEachOpOnTheDeviceWithTheCpu) {
+  const auto r = run_cli("check --device standin --op cat --json", true);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const Value report = parse_json(r.out);
+  EXPECT_TRUE(report["ok"].boolean());
+  ASSERT_EQ(report["ops"].arr().size(), 2u);  // cat, cat_last_dim
+  for (const Value& op : report["ops"].arr()) {
+    EXPECT_TRUE(op["device_vs_cpu_ok"].boolean()) << op["op"].str();
+    EXPECT_EQ(op["device_vs_cpu_max_rel_err"].num(), 0.0) << op["op"].str();
+  }
+  const auto text = run_cli("check --device standin --op permute");
+  ASSERT_EQ(text.exit_code, 0) << text.out;
+  EXPECT_THAT(text.out, HasSubstr("vs cpu"));
+  EXPECT_THAT(text.out, HasSubstr("standin:0 vs cpu tolerance 1e-12 (bitwise for data movement)"));
+}
+
+// On the CPU there is nothing to compare with: no fields, a "-" in the column.
+TEST(CliDevice, CheckOnTheCpuHasNoDeviceComparison) {
+  const auto r = run_cli("check --device cpu --op cat_last_dim --json", true);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const Value report = parse_json(r.out);
+  ASSERT_EQ(report["ops"].arr().size(), 1u);
+  EXPECT_FALSE(report["ops"].arr()[0].has("device_vs_cpu_ok"));
+  EXPECT_FALSE(report["ops"].arr()[0].has("device_vs_cpu_max_rel_err"));
+  const auto text = run_cli("check --op cat_last_dim");
+  ASSERT_EQ(text.exit_code, 0) << text.out;
+  EXPECT_THAT(text.out, ::testing::ContainsRegex("cat_last_dim +[0-9.e+-]+ +[0-9/]+ +[0-9/]+ +- +ok"));
+  EXPECT_THAT(text.out, ::testing::Not(HasSubstr("vs cpu tolerance")));
+}
+
 // Whether this machine has a GPU the tensorpar binary could use (a build with CUDA only).
 bool machine_has_cuda_device() {
 #ifdef TENSORPAR_HAVE_CUDA
