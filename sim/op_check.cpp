@@ -108,7 +108,8 @@ void compare_tensor(const std::string& what, const Tensor& want, const Tensor& g
   }
   if (exact) {
     if (std::memcmp(a.data_ptr(), b.data_ptr(), a.nbytes()) != 0) {
-      fail(cat("differs from the cpu in its bits (", err, " relative), where bitwise equality is required"));
+      fail(cat("differs from the cpu in its bits (", err,
+               " relative), where bitwise equality is required"));
     }
   } else if (!(err <= tolerance)) {
     fail(cat("differs from the cpu by ", err, " (relative), tolerance ", tolerance));

@@ -66,7 +66,8 @@ TEST_F(OpCheckVsCpu, DataMovementCasesAreHeldToBitwiseEquality) {
 // y = 2x + 1e-9 on the device: the forward is 1e-9 off (relative to max(1, 0.6) = 1), a thousand
 // times the tolerance; the gradients agree.
 TEST_F(OpCheckVsCpu, AForwardOffByMoreThanTheToleranceFails) {
-  const auto op = differs_by_device([](const Tensor& x) { return x * 2.0 + 1e-9; }, CpuMatch::Close);
+  const auto op =
+      differs_by_device([](const Tensor& x) { return x * 2.0 + 1e-9; }, CpuMatch::Close);
   const sim::DeviceComparison r = sim::compare_with_cpu(op, standin_device());
   EXPECT_FALSE(r.ok);
   EXPECT_NEAR(r.max_rel_err, 1e-9, 1e-15);
@@ -129,7 +130,8 @@ TEST_F(OpCheckVsCpu, ACaseThatThrowsOnTheDeviceFailsWithItsMessage) {
 }
 
 TEST_F(OpCheckVsCpu, AnOutputOfAnotherShapeFails) {
-  const auto op = differs_by_device([](const Tensor& x) { return cat({x, x}, 0); }, CpuMatch::Close);
+  const auto op =
+      differs_by_device([](const Tensor& x) { return cat({x, x}, 0); }, CpuMatch::Close);
   const sim::DeviceComparison r = sim::compare_with_cpu(op, standin_device());
   EXPECT_FALSE(r.ok);
   EXPECT_TRUE(std::isnan(r.max_rel_err));

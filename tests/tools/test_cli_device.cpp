@@ -108,7 +108,8 @@ TEST(CliDevice, CheckOnTheCpuHasNoDeviceComparison) {
   EXPECT_FALSE(report["ops"].arr()[0].has("device_vs_cpu_max_rel_err"));
   const auto text = run_cli("check --op cat_last_dim");
   ASSERT_EQ(text.exit_code, 0) << text.out;
-  EXPECT_THAT(text.out, ::testing::ContainsRegex("cat_last_dim +[0-9.e+-]+ +[0-9/]+ +[0-9/]+ +- +ok"));
+  EXPECT_THAT(text.out,
+              ::testing::ContainsRegex("cat_last_dim +[0-9.e+-]+ +[0-9/]+ +[0-9/]+ +- +ok"));
   EXPECT_THAT(text.out, ::testing::Not(HasSubstr("vs cpu tolerance")));
 }
 
