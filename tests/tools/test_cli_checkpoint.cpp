@@ -7,6 +7,9 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -20,7 +23,9 @@ namespace {
 using cli_testing::parse_json;
 using cli_testing::run_cli;
 using cli_testing::Value;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // heads 12 split over 1, 2, 3 and 4 ranks; the vocab of 10 splits unevenly over 3 and 4.
 const std::string kModel =
@@ -54,6 +59,70 @@ TEST(CliCheckpoint, ResumingAtAnotherWorldContinuesTheUninterruptedRun) {
     for (std::size_t i = 0; i < 3; ++i) EXPECT_NEAR(tail[i], whole[3 + i], 1e-12) << layout;
     EXPECT_TRUE(resumed["verified"].boolean()) << "the reference resumes from the same checkpoint";
   }
+}
+
+// Each step's number and its loss and ref_loss, by number.
+struct NumberedStep {
+  double loss, ref_loss;
+};
+std::map<std::int64_t, NumberedStep> by_number(const Value& report) {
+  std::map<std::int64_t, NumberedStep> out;
+  for (const Value& s : report["steps"].arr()) {
+    out[static_cast<std::int64_t>(s["step"].num())] = {s["loss"].num(), s["ref_loss"].num()};
+  }
+  return out;
+}
+
+std::vector<std::int64_t> numbers(const std::map<std::int64_t, NumberedStep>& steps) {
+  std::vector<std::int64_t> out;
+  for (const auto& [n, s] : steps) out.push_back(n);
+  return out;
+}
+
+TEST(CliCheckpoint, AResumedRunNumbersItsStepsAsTheUninterruptedRun) {
+  const testing::TempFolder folder;
+  const std::string dir = folder / "ck", trace_path = folder / "trace.json";
+  // Runs without --load start at step 1.
+  const auto whole = by_number(train_json("--world 2 --steps 5"));
+  EXPECT_THAT(numbers(whole), ElementsAre(1, 2, 3, 4, 5));
+  EXPECT_THAT(numbers(by_number(train_json("--world 2 --steps 2 --save " + dir))),
+              ElementsAre(1, 2));
+
+  // Saved after step 2, resumed for 3 (--steps counts this run's): steps 3, 4 and 5, with the
+  // uninterrupted run's losses under the same numbers, in both the sharded and the reference run.
+  const auto tail = by_number(train_json("--world 3 --steps 3 --trace " + trace_path + " --load " + dir));
+  ASSERT_THAT(numbers(tail), ElementsAre(3, 4, 5));
+  for (const auto& [n, s] : tail) {
+    EXPECT_NEAR(s.loss, whole.at(n).loss, 1e-12) << "step " << n;
+    EXPECT_NEAR(s.ref_loss, whole.at(n).loss, 1e-12) << "step " << n;
+  }
+
+  // The trace's step spans carry the same numbers, on every rank's track.
+  std::ifstream file(trace_path);
+  ASSERT_TRUE(file) << trace_path;
+  std::stringstream text;
+  text << file.rdbuf();
+  std::map<int, std::vector<std::string>> spans;  // pid -> the step spans' names
+  const Value trace = parse_json(text.str());
+  for (const Value& e : trace["traceEvents"].arr()) {
+    if (e["ph"].str() == "X" && e["cat"].str() == "step") {
+      spans[static_cast<int>(e["pid"].num())].push_back(e["name"].str());
+    }
+  }
+  ASSERT_EQ(spans.size(), 3u);
+  for (const auto& [rank, names] : spans) {
+    EXPECT_THAT(names, ElementsAre("step 3", "step 4", "step 5")) << "rank " << rank;
+  }
+
+  // The text report's loss table and the progress lines (stderr) number them so too.
+  const auto r = run_cli("train " + kModel + " --world 2 --steps 3 --progress lines --load " + dir);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("\n      3  "));
+  EXPECT_THAT(r.out, HasSubstr("\n      5  "));
+  EXPECT_THAT(r.out, Not(HasSubstr("\n      1  ")));
+  EXPECT_THAT(r.out, HasSubstr("reference  step 3/5  loss "));
+  EXPECT_THAT(r.out, HasSubstr("train      step 5/5  loss "));
+  EXPECT_THAT(r.out, Not(HasSubstr("step 1/3")));
 }
 
 TEST(CliCheckpoint, InfoDescribesTheLastSave) {

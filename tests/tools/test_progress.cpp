@@ -16,6 +16,7 @@ namespace tensorpar::cli {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using namespace std::chrono_literals;
 
 // What a Progress wrote to its file, after finish().
@@ -93,6 +94,42 @@ TEST(Progress, OnATerminalOneLineIsRedrawnAfterEveryStepAndBetweenSteps) {
                              "(ref 2.2500)  "));
   EXPECT_EQ(count(out, "\n"), 1);  // the line ends once, when the run does
   EXPECT_EQ(out.back(), '\n');
+}
+
+TEST(Progress, AResumedRunCountsOnFromTheStepsBeforeIt) {
+  // Resumed after step 10 for 2 steps: its steps are 11 and 12 of 12; the bar, the reference's
+  // losses and the time left count this run's 2 steps.
+  std::FILE* f = std::tmpfile();
+  const std::vector<double> reference = {2.5, 2.25};
+  {
+    Progress p("train", 2, 16, &reference,
+               {.mode = ProgressMode::Redraw, .out = f, .redraw_every = 20ms, .first_step = 10});
+    std::this_thread::sleep_for(100ms);
+    p.update(0, 2.5);
+    p.update(1, 2.25);
+  }
+  const std::string out = contents(f);
+  EXPECT_THAT(out, HasSubstr("\r[........................] train      step 10/12  elapsed 0:00  "
+                             "remaining ?\033[K"));
+  EXPECT_THAT(out, HasSubstr("\r[############............] train      step 11/12  loss 2.5000 "
+                             "(ref 2.5000)  "));
+  EXPECT_THAT(out, HasSubstr("\r[########################] train      step 12/12  loss 2.2500 "
+                             "(ref 2.2500)  "));
+  EXPECT_THAT(out, Not(HasSubstr("step 1/2")));
+  EXPECT_THAT(out, Not(HasSubstr("step  1/")));
+}
+
+TEST(Progress, ResumedLinesComeEveryTenthOfThisRunsSteps) {
+  std::FILE* f = std::tmpfile();
+  {
+    Progress p("train", 20, 16, nullptr,
+               {.mode = ProgressMode::Lines, .out = f, .first_step = 95});
+    for (int step = 0; step < 20; ++step) p.update(step, 1.0);
+  }
+  const std::string out = contents(f);
+  EXPECT_EQ(count(out, "\n"), 10) << out;
+  EXPECT_THAT(out, HasSubstr("train      step  97/115  loss 1.0000  "));  // the widest number's width
+  EXPECT_THAT(out, HasSubstr("train      step 115/115  loss 1.0000  "));
 }
 
 TEST(Progress, ARunStoppedEarlyEndsItsLineAndNanIsPrintedPlainly) {

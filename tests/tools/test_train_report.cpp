@@ -12,6 +12,8 @@
 namespace tensorpar::cli {
 namespace {
 
+using ::testing::HasSubstr;
+
 constexpr double kNan = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
@@ -83,6 +85,49 @@ TEST(TrainReport, TheTextReportSaysWhereTrainingStopped) {
   EXPECT_THAT(os.str(), ::testing::HasSubstr("      2       nan    2.5000"));
   EXPECT_THAT(os.str(), ::testing::HasSubstr("      3         -    2.0000         -"));
   EXPECT_THAT(os.str(), ::testing::HasSubstr("2 steps in"));
+}
+
+// A run resumed after step `first_step` (tensorpar train --load): its steps carry the numbers
+// the uninterrupted run gives them.
+TrainResult resumed(std::int64_t first_step, const std::vector<double>& losses,
+                    const std::vector<double>& reference) {
+  TrainResult r = result(losses, reference);
+  for (RankRun& run : r.ranks) run.first_step = first_step;
+  return r;
+}
+
+TEST(TrainReport, AResumedRunNumbersItsStepsFromTheSavedStep) {
+  const TrainResult r = resumed(10, {3.0, 2.0, 1.0}, {3.0, 2.0, 1.0});
+  EXPECT_EQ(r.ranks[0].step_number(0), 11);
+  const TrainSummary s = summarize(r);
+  EXPECT_TRUE(s.verified);
+  const Json json = summary_json(r, s);
+  EXPECT_THAT(json.str(), HasSubstr("\"steps\":[{\"step\":11,\"loss\":3,\"ref_loss\":3},"
+                                    "{\"step\":12,\"loss\":2,\"ref_loss\":2},"
+                                    "{\"step\":13,\"loss\":1,\"ref_loss\":1}]"));
+  std::ostringstream os;
+  print_summary(os, r, s);
+  EXPECT_THAT(os.str(), HasSubstr("\n     11    3.0000    3.0000   0.0e+00\n"
+                                  "     12    2.0000    2.0000   0.0e+00\n"
+                                  "     13    1.0000    1.0000   0.0e+00\n"));
+  EXPECT_THAT(os.str(), HasSubstr("3 steps in"));  // the steps of this run
+}
+
+TEST(TrainReport, AResumedRunSaysTheTrueStepWhereItStopped) {
+  const TrainResult r = resumed(10, {3.0, kNan}, {3.0, 2.5, kInf});
+  const TrainSummary s = summarize(r);
+  ASSERT_TRUE(s.train_non_finite && s.reference_non_finite);
+  EXPECT_EQ(s.train_non_finite->step, 12);
+  EXPECT_EQ(s.reference_non_finite->step, 13);
+  EXPECT_EQ(non_finite_message(s), "loss is nan at step 12 (train) / inf at step 13 (reference)");
+  EXPECT_THAT(summary_json(r, s).str(),
+              HasSubstr("\"non_finite_loss\":{\"train\":{\"step\":12,\"loss\":\"nan\"},"
+                        "\"reference\":{\"step\":13,\"loss\":\"inf\"}}"));
+  std::ostringstream os;
+  print_summary(os, r, s);
+  EXPECT_THAT(os.str(), HasSubstr("loss is nan at step 12 (train) / inf at step 13 (reference): "
+                                  "training stopped there"));
+  EXPECT_THAT(os.str(), HasSubstr("\n     13         -       inf         -\n"));
 }
 
 }  // namespace

@@ -97,8 +97,10 @@ std::string Progress::line(Clock::time_point now) const {
     out.back() = ' ';
   }
   char buf[256];
-  std::snprintf(buf, sizeof buf, "%-10s step %*d/%d", label_.c_str(),
-                static_cast<int>(std::to_string(steps_).size()), done_, steps_);
+  const std::int64_t first = options_.first_step;
+  std::snprintf(buf, sizeof buf, "%-10s step %*lld/%lld", label_.c_str(),
+                static_cast<int>(std::to_string(first + steps_).size()),
+                static_cast<long long>(first + done_), static_cast<long long>(first + steps_));
   out += buf;
   if (loss_) {
     out += "  loss " + loss_text(*loss_);

@@ -34,6 +34,10 @@ struct ProgressOptions {
   std::FILE* out = stderr;
   std::chrono::milliseconds redraw_every{500};   // redraw: between steps
   std::chrono::milliseconds line_every{10'000};  // lines: at the latest
+  // Steps trained before this run (a --load resumed after them): the line numbers the run's
+  // steps from first_step + 1, out of first_step + steps. Resumed after step 10 for 10 steps:
+  // "step 13/20" after the run's third step, the bar and the time left at 3 of 10.
+  std::int64_t first_step = 0;
 };
 
 // One run's progress (`label`: "train", "reference"). update() is called after each step from
@@ -46,7 +50,7 @@ class Progress {
   Progress(const Progress&) = delete;
   Progress& operator=(const Progress&) = delete;
 
-  void update(int step, double loss);  // step is 0-based
+  void update(int step, double loss);  // step is 0-based, in this run (not counting first_step)
   // Ends the output (the redrawn line gets its newline); the run stopped, maybe early.
   void finish();
 

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/checkpoint/checkpoint.h"
+#include "core/checkpoint/index.h"
 
 namespace tensorpar::cli {
 
@@ -16,6 +17,11 @@ std::int64_t resume_training(const TrainConfig& c, nn::Module& model, optim::Opt
       checkpoint::load_checkpoint(c.load_path, model, &optimizer);
   state.restore_rng();
   return state.step;
+}
+
+std::int64_t resume_step(const TrainConfig& c) {
+  if (c.load_path.empty() || std::filesystem::is_regular_file(c.load_path)) return 0;
+  return checkpoint::read_checkpoint_index(c.load_path).training.step;
 }
 
 bool save_due(const TrainConfig& c, int step) {

@@ -3,8 +3,9 @@
 // with or without sequence parallel, on any backend; --save DIR [--save-every N] writes one.
 //
 // --steps counts the steps of this invocation: `train --steps 10 --save D` then
-// `train --steps 10 --load D` trains steps 10..19 on the batches and dropout draws an
-// uninterrupted `train --steps 20` would have used there.
+// `train --steps 10 --load D` trains on the batches and dropout draws an uninterrupted
+// `train --steps 20` uses for its steps 11..20, and reports them (report, --json, progress,
+// --trace) under those numbers.
 #include <cstdint>
 
 #include "core/nn/module.h"
@@ -18,6 +19,11 @@ namespace tensorpar::cli {
 // (step 0, optimizer and generator untouched). Without --load: 0.
 std::int64_t resume_training(const TrainConfig& config, nn::Module& model,
                              optim::Optimizer& optimizer);
+
+// The step resume_training will return, read from the checkpoint's index alone (no tensor
+// data): what the progress line needs before the run. 0 without --load or for a lone
+// .safetensors file.
+std::int64_t resume_step(const TrainConfig& config);
 
 // Whether a checkpoint is due after step `step` (0-based) of this invocation.
 bool save_due(const TrainConfig& config, int step);

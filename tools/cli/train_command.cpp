@@ -24,6 +24,7 @@
 #include "tools/cli/progress.h"
 #include "tools/cli/trace.h"
 #include "tools/cli/device_flag.h"
+#include "tools/cli/train_checkpoint.h"
 #include "tools/cli/train_report.h"
 #include "tools/cli/train_run.h"
 
@@ -70,7 +71,8 @@ const char* const kTrainUsage =
     "                 --save-every N after every N steps): model, optimizer, step, generator\n"
     "  --load DIR     resume from a checkpoint saved at any --world, with or without\n"
     "                 --sequence-parallel, on any backend: --steps more steps follow the saved\n"
-    "                 one, exactly as an uninterrupted run; the reference resumes from it too.\n"
+    "                 one, numbered and trained as in an uninterrupted run; the reference\n"
+    "                 resumes from it too.\n"
     "                 A lone .safetensors file (tensorpar checkpoint consolidate) gives the\n"
     "                 weights only and starts at step 0\n"
     "  --no-compare   skip the single-device reference\n"
@@ -237,7 +239,7 @@ void write_trace(const TrainResult& r, std::ofstream& file) {
     t.events = &run.events;
     for (std::size_t s = 0; s < run.phase_marks.size(); ++s) {
       const auto& m = run.phase_marks[s];
-      t.spans.push_back({"step " + std::to_string(s + 1), "step", m[0], m[3] - m[0]});
+      t.spans.push_back({"step " + std::to_string(run.step_number(s)), "step", m[0], m[3] - m[0]});
       const char* names[] = {"forward", "backward", "optimizer"};
       for (int p = 0; p < 3; ++p) t.spans.push_back({names[p], "phase", m[p], m[p + 1] - m[p]});
     }
@@ -336,6 +338,7 @@ std::vector<double> rank_payload(const RankRun& run) {
 RankRun decode_payload(const std::vector<double>& in, int steps, const RankRun& rank0,
                        double& wall_s) {
   RankRun run;
+  run.first_step = rank0.first_step;  // every rank resumed from the same checkpoint
   std::size_t i = 0;
   wall_s = in.at(i++);
   for (int s = 0; s < steps; ++s) run.losses.push_back(in.at(i++));
@@ -361,8 +364,8 @@ RankRun decode_payload(const std::vector<double>& in, int steps, const RankRun& 
 }
 
 // The single-device reference run, with its progress line and wall time, into result.
-void run_timed_reference(const TrainConfig& c, ProgressMode mode, TrainResult& result) {
-  Progress progress("reference", c.steps, c.batch * c.seq, nullptr, {.mode = mode});
+void run_timed_reference(const TrainConfig& c, const ProgressOptions& shown, TrainResult& result) {
+  Progress progress("reference", c.steps, c.batch * c.seq, nullptr, shown);
   const auto t0 = std::chrono::steady_clock::now();
   result.reference = run_reference(c, [&](int step, double loss) { progress.update(step, loss); });
   result.reference_wall_s = seconds_since(t0);
@@ -377,14 +380,16 @@ int run_train_in_job(const Options& o) {
   const int rank = job->env().rank;
   // Only rank 0 writes the trace; it fails here, before training, and the launcher stops the rest.
   const std::unique_ptr<std::ofstream> trace = rank == 0 ? open_trace(o.trace_path) : nullptr;
-  const ProgressMode progress_mode = rank == 0 ? o.progress : ProgressMode::Off;
+  ProgressOptions shown{.mode = rank == 0 ? o.progress : ProgressMode::Off};
   if (rank == 0 && !o.json) print_header(c);
   TrainResult result;
   result.config = c;
   result.trace_path = o.trace_path;
   std::vector<std::vector<double>> payloads;
   try {
-    Progress progress("train", c.steps, c.batch * c.seq, nullptr, {.mode = progress_mode});
+    // The line numbers a resumed run's steps as the uninterrupted run does (from the saved step).
+    if (rank == 0) shown.first_step = resume_step(c);
+    Progress progress("train", c.steps, c.batch * c.seq, nullptr, shown);
     result.ranks.push_back(
         train_rank(c, rank, [&](int step, double loss) { progress.update(step, loss); }));
     progress.finish();
@@ -403,7 +408,7 @@ int run_train_in_job(const Options& o) {
     result.wall_s = std::max(result.wall_s, wall);
     if (r > 0) result.ranks.push_back(std::move(other));
   }
-  if (c.compare) run_timed_reference(c, progress_mode, result);
+  if (c.compare) run_timed_reference(c, shown, result);
   return report(o, result, trace.get());
 }
 
@@ -420,10 +425,12 @@ int run_train(const std::vector<std::string>& argv) {
   TrainResult result;
   result.config = c;
   result.trace_path = o.trace_path;
-  if (c.compare) run_timed_reference(c, o.progress, result);
+  // The line numbers a resumed run's steps as the uninterrupted run does (from the saved step).
+  const ProgressOptions shown{.mode = o.progress, .first_step = resume_step(c)};
+  if (c.compare) run_timed_reference(c, shown, result);
   {
     Progress progress("train", c.steps, c.batch * c.seq, c.compare ? &result.reference : nullptr,
-                      {.mode = o.progress});
+                      shown);
     try {
       result.ranks =
           run_tensor_parallel(c, [&](int step, double loss) { progress.update(step, loss); });

@@ -103,9 +103,11 @@ TrainSummary summarize(const TrainResult& r) {
   TrainSummary s;
   const TrainConfig& c = r.config;
   s.tolerance = loss_tolerance(c.dtype);
-  auto first_non_finite = [](const std::vector<double>& losses) -> std::optional<NonFiniteLoss> {
+  // The reference resumed at the same step as the ranks: rank 0's numbers are both runs'.
+  const RankRun& numbering = r.ranks.at(0);
+  auto first_non_finite = [&](const std::vector<double>& losses) -> std::optional<NonFiniteLoss> {
     for (std::size_t i = 0; i < losses.size(); ++i) {
-      if (!std::isfinite(losses[i])) return NonFiniteLoss{static_cast<int>(i) + 1, losses[i]};
+      if (!std::isfinite(losses[i])) return NonFiniteLoss{numbering.step_number(i), losses[i]};
     }
     return std::nullopt;
   };
@@ -166,7 +168,8 @@ TrainSummary summarize(const TrainResult& r) {
 
 void print_summary(std::ostream& os, const TrainResult& r, const TrainSummary& s) {
   const TrainConfig& c = r.config;
-  const std::vector<double>& losses = r.ranks.at(0).losses;
+  const RankRun& rank0 = r.ranks.at(0);
+  const std::vector<double>& losses = rank0.losses;
   const bool compared = !r.reference.empty();
 
   os << "\nloss curve (rank 0" << (compared ? "; reference: the same model on one device" : "")
@@ -181,16 +184,17 @@ void print_summary(std::ostream& os, const TrainResult& r, const TrainSummary& s
     if (i == last) continue;
     last = i;
     const auto at = static_cast<std::size_t>(i);
+    const auto step = static_cast<long long>(rank0.step_number(at));
     char line[96];
     if (compared) {
       const std::string loss = at < losses.size() ? loss_text(losses[at]) : "       -";
       const std::string ref = at < r.reference.size() ? loss_text(r.reference[at]) : "       -";
       const bool both = at < losses.size() && at < r.reference.size();
       const std::string diff = both ? format("%8.1e", std::abs(losses[at] - r.reference[at])) : "       -";
-      std::snprintf(line, sizeof line, "  %5d  %s  %s  %s\n", i + 1, loss.c_str(), ref.c_str(),
+      std::snprintf(line, sizeof line, "  %5lld  %s  %s  %s\n", step, loss.c_str(), ref.c_str(),
                     diff.c_str());
     } else {
-      std::snprintf(line, sizeof line, "  %5d  %s\n", i + 1, loss_text(losses[at]).c_str());
+      std::snprintf(line, sizeof line, "  %5lld  %s\n", step, loss_text(losses[at]).c_str());
     }
     os << line;
   }
@@ -314,7 +318,7 @@ Json summary_json(const TrainResult& r, const TrainSummary& s) {
   const std::vector<double>& losses = r.ranks.at(0).losses;
   for (std::size_t i = 0; i < std::max(losses.size(), r.reference.size()); ++i) {
     steps.push(Json::object()
-                   .set("step", static_cast<std::int64_t>(i + 1))
+                   .set("step", r.ranks.at(0).step_number(i))
                    .set("loss", i < losses.size() ? Json(losses[i]) : Json())
                    .set("ref_loss", i < r.reference.size() ? Json(r.reference[i]) : Json()));
   }

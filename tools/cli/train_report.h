@@ -1,6 +1,7 @@
 #pragma once
 // What `tensorpar train` reports after a run: the loss curve against the single-device
 // reference, collectives per step and phase, and where the time went; as text or as JSON.
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <ostream>
@@ -30,7 +31,7 @@ struct PhaseSplit {
 
 // The step at which a run stopped on a loss that is not finite.
 struct NonFiniteLoss {
-  int step = 0;  // 1-based, as printed
+  std::int64_t step = 0;  // 1-based, as printed: a resumed run's true number (RankRun::step_number)
   double loss = 0;
 };
 

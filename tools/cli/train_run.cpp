@@ -196,6 +196,7 @@ RankRun train_rank(const TrainConfig& c, int rank, const StepCallback& on_step) 
   const std::int64_t first_step = resume_training(c, model, *opt);
 
   RankRun run;
+  run.first_step = first_step;
   profiler::ProfileRecorder recorder;
   const profiler::ProfileScope profiling(recorder);
   CommDebugMode comm;

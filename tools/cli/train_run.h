@@ -99,6 +99,10 @@ struct StepComm {
 };
 
 struct RankRun {
+  // The steps trained before this run: the step a --load resumed at (resume_training), else 0.
+  // Step i of this run (0-based, as the vectors below) is step first_step + i + 1 as the report,
+  // the progress line and the trace number it: a run resumed after step 10 reports 11, 12, ...
+  std::int64_t first_step = 0;
   std::vector<double> losses;     // one per step
   std::vector<PhaseTimes> times;  // one per step
   std::vector<StepComm> comm;     // one per step
@@ -109,9 +113,14 @@ struct RankRun {
   std::vector<std::array<std::int64_t, 4>> phase_marks;
   // With config.keep_weights: every parameter's whole value after the last step, by FQN.
   std::vector<std::pair<std::string, Tensor>> weights;
+  // The number step i of this run is reported by (1-based, counting the steps before a --load).
+  std::int64_t step_number(std::size_t i) const {
+    return first_step + static_cast<std::int64_t>(i) + 1;
+  }
 };
 
-// Called on rank 0's thread after each step with the step index (0-based) and its loss.
+// Called on rank 0's thread after each step with the step's index in this run (0-based, not
+// counting the steps before a --load: RankRun::first_step) and its loss.
 using StepCallback = std::function<void(int step, double loss)>;
 
 // Both runs stop after the first step whose loss is not finite (nan or inf), so their losses
@@ -132,7 +141,8 @@ RankRun train_rank(const TrainConfig& config, int rank, const StepCallback& on_s
 std::vector<RankRun> run_tensor_parallel(const TrainConfig& config, const StepCallback& on_step);
 
 // The single-device reference on this thread with plain tensors: the loss of every step, and
-// with `weights` the trained parameters by FQN.
+// with `weights` the trained parameters by FQN. With --load it resumes from the same checkpoint,
+// so its step i is the tensor-parallel run's step i (RankRun::first_step + i + 1 as reported).
 std::vector<double> run_reference(const TrainConfig& config, const StepCallback& on_step,
                                   std::vector<std::pair<std::string, Tensor>>* weights = nullptr);
 
