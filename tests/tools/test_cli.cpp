@@ -115,14 +115,19 @@ TEST(CliRedistribute, AnAllocationThatStillFailsNamesWhatItWasFor) {
 TEST(Cli, EveryCommandFailsWhenItsOutputCannotBeWritten) {
   for (const char* args : {"redistribute --mesh 3 --shape 7 --from S0 --to R",
                            "redistribute --mesh 3 --shape 7 --from S0 --to R --json",
-                           "check --op softmax --json", "--help", "train --help"}) {
+                           "check --op softmax --json", "--help", "train --help",
+                           // 15 plans: 14 KiB, so stdio's buffer empties (and fails) before the
+                           // final flush
+                           "plan --hardware h100-sxm --gpus 4 --layers 2 --dim 24 --heads 2 "
+                           "--seq 6 --vocab 13 --global-batch 4 --json"}) {
     const Result r = tensorpar::cli_testing::run_cli_stdout_to(args, "/dev/full");
     EXPECT_EQ(r.exit_code, 1) << args << "\n" << r.out;
     EXPECT_THAT(r.out, HasSubstr("cannot write to standard output: No space left on device"))
         << args;
   }
   // A usage error keeps its exit code; its message goes to stderr anyway.
-  EXPECT_EQ(tensorpar::cli_testing::run_cli_stdout_to("redistribute --bogus", "/dev/full").exit_code, 2);
+  EXPECT_EQ(
+      tensorpar::cli_testing::run_cli_stdout_to("redistribute --bogus", "/dev/full").exit_code, 2);
 }
 
 TEST(Cli, UnknownCommandExitsTwo) {
@@ -150,6 +155,5 @@ TEST(CliCheck, TableAndUnknownOp) {
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_THAT(bad.out, ::testing::HasSubstr("no op matches --op 'no_such_op'"));
 }
-
 
 }  // namespace
