@@ -9,6 +9,7 @@
 #include "core/base/error.h"
 #include "core/comm/comm_debug_mode.h"
 #include "core/dtensor/dtensor.h"
+#include "core/dtensor/placement.h"
 
 namespace tensorpar {
 
@@ -28,10 +29,11 @@ DataParallelBatch data_parallel_batch(std::int64_t global_rows, const DeviceMesh
             dp_mesh.valid() ? dp_mesh.str() : std::string("an empty mesh"));
   const std::int64_t n = dp_mesh.size();
   const std::int64_t rank = dp_mesh.get_local_rank();
-  const std::int64_t per_rank = (global_rows + n - 1) / n;
+  const std::int64_t per_rank = padded_chunk_size(global_rows, n);
+  const ChunkExtent chunk = chunk_extent(global_rows, n, rank);
   DataParallelBatch out;
-  out.start = std::min(global_rows, rank * per_rank);
-  out.rows = std::max<std::int64_t>(0, std::min(per_rank, global_rows - out.start));
+  out.start = chunk.offset;
+  out.rows = chunk.size;
   check_arg(global_rows >= 1 && global_rows - (n - 1) * per_rank >= 1,
             "data_parallel_batch: a batch of ", global_rows, " rows over ", n,
             " data-parallel ranks leaves the last rank no rows (torch.chunk gives ", per_rank,

@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "core/base/error.h"
+#include "core/dtensor/placement.h"
 #include "sim/world.h"
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
@@ -92,7 +93,7 @@ namespace {
 // single-device one).
 void check_data_parallel(const Args& args, const TrainConfig& c) {
   const std::string mesh = "--mesh " + *args.get("mesh");
-  const std::int64_t per_rank = (c.batch + c.dp - 1) / c.dp;
+  const std::int64_t per_rank = padded_chunk_size(c.batch, c.dp);
   if (c.batch - (c.dp - 1) * per_rank < 1) {
     throw UsageError(cat("--batch ", c.batch, " leaves a data-parallel rank of ", mesh,
                          " no rows (torch.chunk gives ", per_rank, " rows per rank); use --batch ",

@@ -115,9 +115,7 @@ std::vector<std::int64_t> gradient_bytes(const std::vector<WorkItem>& optimizer)
   for (const WorkItem& item : optimizer) {
     if (item.is_collective) continue;
     if (item.op.kernel != "adam_update_" && item.op.kernel != "sgd_update_") continue;
-    std::int64_t n = 1;
-    for (std::int64_t d : item.op.shape) n *= d;
-    out.push_back(n * std::int64_t(dtype_size(item.op.dtype)));
+    out.push_back(numel(item.op.shape) * std::int64_t(dtype_size(item.op.dtype)));
   }
   return out;
 }

@@ -6,6 +6,7 @@
 
 #include "core/base/error.h"
 #include "core/dtensor/device_mesh.h"
+#include "core/dtensor/placement.h"
 #include "core/ops/ops.h"
 #include "core/optim/adam.h"
 #include "core/optim/sgd.h"
@@ -30,8 +31,7 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const std::string& name,
 
 // The extent of torch.chunk's shard `index` of n over `parts`.
 std::int64_t chunk_of(std::int64_t n, std::int64_t parts, std::int64_t index) {
-  const std::int64_t step = (n + parts - 1) / parts;
-  return std::max<std::int64_t>(0, std::min(step, n - index * step));
+  return chunk_extent(n, parts, index).size;
 }
 
 }  // namespace
